@@ -16,6 +16,8 @@ export interface DeviceRates {
   readonly clockFactor: number
   readonly asyncMma: boolean
   readonly tensorFlopsPerSecond: number
+  /** Fraction of tensorFlopsPerSecond that warp-synchronous MMA reaches. */
+  readonly syncMmaFraction: number
   readonly vectorFlopsPerSecond: number
   readonly expOpsPerSecond: number
   readonly smemBytesPerSecond: number
@@ -62,6 +64,7 @@ export function deviceRates(profile: HardwareProfile, dtype: Dtype): DeviceRates
     clockFactor,
     asyncMma: profile.features.asyncMma,
     tensorFlopsPerSecond: tensorPeak * achievable.tensor.value * clockFactor,
+    syncMmaFraction: compute.syncMmaFraction?.value ?? 1,
     vectorFlopsPerSecond: compute.vectorFp32.value * achievable.vector.value * clockFactor,
     expOpsPerSecond: compute.exp.value * achievable.exp.value * clockFactor,
     smemBytesPerSecond: smemPeak * achievable.smem.value * clockFactor,
@@ -73,6 +76,8 @@ export function deviceRates(profile: HardwareProfile, dtype: Dtype): DeviceRates
     maxCtasPerSm: compute.maxCtasPerSm.value,
     maxThreadsPerSm: compute.maxThreadsPerSm.value,
     maxRegistersPerThread: compute.maxRegistersPerThread.value,
+    // A memory-side last-level cache (AMD Infinity Cache) adds to the capacity
+    // that can hold reused K/V; its bandwidth is not priced separately.
     l2Capacity: memory.l2.capacity.value + (memory.llc?.capacity.value ?? 0),
     hbmCapacity: memory.hbm.capacity.value,
     l2TransactionBytes: memory.l2.transaction.value,

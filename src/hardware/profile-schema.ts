@@ -49,6 +49,12 @@ export const Compute = Schema.Struct({
   tensor: TensorRates,
   tensorFlopsPerClockPerSm: Schema.optional(TensorRatePerClock),
   consistencyException: Schema.optional(Schema.String),
+  /**
+   * Fraction of the tensor peak that warp-synchronous MMA (mma.sync, as used by
+   * FlashAttention-2) reaches. 1 where that is the native path; below 1 where the
+   * peak needs warpgroup MMA (Hopper and later). Absent means 1.
+   */
+  syncMmaFraction: Schema.optional(Figure(Fraction)),
   vectorFp32: Rate,
   exp: Figure(QuantityFromString("op/s")),
   maxCtasPerSm: Count,
