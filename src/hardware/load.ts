@@ -74,11 +74,20 @@ export function readRawProfile(path: string, dir = profilesDir(), seen: Readonly
 
 function mergeProfile(parent: unknown, child: unknown, origin: string, path: string): unknown {
   if (!isPlainObject(parent) || !isPlainObject(child)) return child
-  if (isFigure(parent) && "value" in child && !("source" in child)) {
-    throw new InputError({
-      origin,
-      issues: [{ path: `${path}.source`, value: undefined, expected: "a source for the changed value (a key of \"sources\")" }]
-    })
+  if (isFigure(parent) && "value" in child) {
+    // A changed value is a new figure: the parent's source, confidence and note described the old one.
+    const missing = (["source", "confidence"] as const).filter((key) => !(key in child))
+    if (missing.length > 0) {
+      throw new InputError({
+        origin,
+        issues: missing.map((key) => ({
+          path: `${path}.${key}`,
+          value: undefined,
+          expected: key === "source" ? "a source for the changed value (a key of \"sources\")" : "a confidence for the changed value (P, S, U, M or F)"
+        }))
+      })
+    }
+    return child
   }
   const merged: Record<string, unknown> = { ...parent }
   for (const [key, value] of Object.entries(child)) {

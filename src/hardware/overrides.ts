@@ -69,7 +69,7 @@ function applyOne(root: Record<string, unknown>, override: Override, origin: str
     }
     const child = node[key]
     if (last) {
-      node[key] = isFigure(child) ? { ...child, value: override.value, source: overrideSourceKey, confidence: "U" } : override.value
+      node[key] = isFigure(child) ? overriddenFigure(child, override) : override.value
       return
     }
     if (child === null || typeof child !== "object") {
@@ -79,10 +79,20 @@ function applyOne(root: Record<string, unknown>, override: Override, origin: str
       })
     }
     if (isFigure(child) && keys[index + 1] === "value" && index + 2 === keys.length) {
-      node[key] = { ...child, value: override.value, source: overrideSourceKey, confidence: "U" }
+      node[key] = overriddenFigure(child, override)
       return
     }
     node = child as Record<string, unknown>
+  }
+}
+
+/** The figure's old note described the old value, so it is replaced by one that records it. */
+function overriddenFigure(figure: Record<string, unknown>, override: Override): Record<string, unknown> {
+  return {
+    value: override.value,
+    source: overrideSourceKey,
+    confidence: "U",
+    note: `what-if override; the profile gives ${JSON.stringify(figure.value)}`
   }
 }
 

@@ -134,7 +134,7 @@ export const ProfileFile = Schema.Struct({
   compute: Compute,
   memory: Memory,
   achievable: Achievable,
-  launchOverhead: Figure(QuantityFromString("seconds")),
+  launchOverhead: Figure(QuantityFromString("seconds", { allowZero: true })),
   interconnect: Interconnect,
   power: Figure(QuantityFromString("watts")),
   pricePerHour: Schema.optional(Figure(QuantityFromString("usd/h"))),

@@ -137,7 +137,7 @@ export function parseQuantity<D extends Dimension>(input: string, expected: D): 
   const magnitude = Number(match[1])
   const unit = (match[2] ?? "").trim()
   if (!Number.isFinite(magnitude)) throw new UnitParseError(input, expected, "the number is not finite")
-  if (magnitude < 0) throw new UnitParseError(input, expected, "the value is negative")
+  if (magnitude < 0 || Object.is(magnitude, -0)) throw new UnitParseError(input, expected, "the value is negative")
 
   const unitMatch = matchUnit(unit)
   if (typeof unitMatch === "string") throw new UnitParseError(input, expected, unitMatch)

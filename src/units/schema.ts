@@ -16,14 +16,19 @@ const siUnit: Record<Dimension, string> = {
 
 /**
  * A schema that decodes a human-written quantity ("3.35 TB/s") into SI base
- * units and encodes it back as the plain SI number with its unit.
+ * units and encodes it back as the plain SI number with its unit. Zero is
+ * rejected unless `allowZero`: a zero rate, size or clock breaks every division.
  */
-export function QuantityFromString<D extends Dimension>(dimension: D) {
+export function QuantityFromString<D extends Dimension>(dimension: D, options: { readonly allowZero?: boolean } = {}) {
   return Schema.transformOrFail(Schema.String, Schema.Number, {
     strict: false,
     decode: (input, _options, ast) => {
       try {
-        return ParseResult.succeed(parseQuantity(input, dimension) as number)
+        const value = parseQuantity(input, dimension) as number
+        if (value === 0 && !options.allowZero) {
+          return ParseResult.fail(new ParseResult.Type(ast, input, `${dimensionExamples[dimension]}; the value must be above zero`))
+        }
+        return ParseResult.succeed(value)
       } catch (error) {
         const reason = error instanceof UnitParseError ? error.reason : String(error)
         return ParseResult.fail(new ParseResult.Type(ast, input, `${dimensionExamples[dimension]}; ${reason}`))

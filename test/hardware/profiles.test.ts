@@ -286,6 +286,34 @@ describe("profile extends", () => {
     expect((error as InputError).message).toContain(file)
   })
 
+  it("rejects a value without confidence", () => {
+    const child = {
+      extends: "h100-sxm",
+      id: "h100-no-confidence",
+      sources: { lab: "hypothetical L2 upgrade used by this test" },
+      memory: { l2: { bandwidth: { value: "20 TB/s", source: "lab" } } }
+    }
+    const file = writeProfile("h100-no-confidence.json", child)
+
+    const error = loadFailure(() => loadProfile(file))
+
+    expect(error).toBeInstanceOf(InputError)
+    expect((error as InputError).issues.map((issue) => issue.path)).toContain("memory.l2.bandwidth.confidence")
+  })
+
+  it("drops the parent's note on a changed value", () => {
+    const child = {
+      extends: "h100-sxm",
+      id: "h100-new-l2",
+      sources: { lab: "hypothetical L2 upgrade used by this test" },
+      memory: { l2: { bandwidth: { value: "20 TB/s", source: "lab", confidence: "U" } } }
+    }
+    const profile = loadProfile(writeProfile("h100-new-l2.json", child))
+
+    expect(profile.memory.l2.bandwidth.confidence).toBe("U")
+    expect(profile.memory.l2.bandwidth.note).toBeUndefined()
+  })
+
   it("rejects an extends cycle", () => {
     const first = writeProfile("first.json", { extends: "./second.json", id: "first" })
     writeProfile("second.json", { extends: "./first.json", id: "second" })
@@ -333,6 +361,22 @@ describe("--set overrides", () => {
 
     expect(error).toBeInstanceOf(InputError)
     expect((error as InputError).message).toContain("path=value")
+  })
+
+  it("override replaces the note", () => {
+    const profile = loadProfile("h100-sxm", [parseOverride("compute.exp=10 Top/s")])
+
+    expect(profile.compute.exp.value).toBe(10e12)
+    expect(profile.compute.exp.note).toContain("3.9 Top/s")
+    expect(profile.compute.exp.note).not.toContain("3.87")
+  })
+
+  it("rejects a zero clock", () => {
+    const error = loadFailure(() => loadProfile("h100-sxm", [parseOverride("compute.clock.sustained=0 GHz")]))
+
+    expect(error).toBeInstanceOf(InputError)
+    expect((error as InputError).message).toContain("compute.clock.sustained.value")
+    expect((error as InputError).message).toContain("above zero")
   })
 
   it("override breaking a check fails", () => {

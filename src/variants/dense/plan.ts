@@ -1,0 +1,209 @@
+import { Data } from "effect"
+import type { CostBreakdown } from "../../cost/breakdown.js"
+import type { DeviceRates } from "../../hardware/device.js"
+import type { AttentionShape, Phase } from "../../workload/shape.js"
+import { priceDense } from "./cost.js"
+import { generations, type KernelGeneration } from "./generations.js"
+import { DenseSchedule } from "./schedule.js"
+import { candidateShapes, residency, type DenseTiling } from "./tiling.js"
+
+export interface DenseRequest {
+  readonly shape: AttentionShape
+  readonly phase: Phase
+  /** Kernel generation; undefined tries every one the device supports. */
+  readonly kernel?: KernelGeneration | undefined
+  /** Replaces the generation's fitted softmax overlap: for fitting and for what-if questions. */
+  readonly softmaxOverlap?: number | undefined
+  /** Replaces the generation's fitted backward MMA efficiency, likewise. */
+  readonly backwardMmaEfficiency?: number | undefined
+}
+
+/** A tiling the planner did not keep, and why. */
+export interface Rejection {
+  readonly tiling: string
+  readonly reason: string
+}
+
+export interface DensePlan {
+  readonly request: DenseRequest
+  readonly tiling: DenseTiling
+  readonly backwardTiling?: DenseTiling | undefined
+  readonly schedule: DenseSchedule
+  readonly cost: CostBreakdown
+  /** Tilings that cannot run on the device, with the reason. */
+  readonly rejected: ReadonlyArray<Rejection>
+  /** Legal tilings priced. */
+  readonly considered: number
+}
+
+/** No legal tiling exists, or the requested kernel cannot run on the device. */
+export class PlanError extends Data.TaggedError("PlanError")<{
+  readonly variant: string
+  readonly device: string
+  readonly reason: string
+}> {
+  override get message(): string {
+    return `cannot plan ${this.variant} attention on ${this.device}: ${this.reason}`
+  }
+}
+
+export const describeTiling = (t: DenseTiling): string =>
+  `${t.kernel} ${t.blockM}×${t.blockN} stages=${t.stages} warps=${t.warps}` +
+  (t.splits > 1 ? ` splits=${t.splits}` : "") +
+  (t.packGqa ? " packed-gqa" : "")
+
+/**
+ * Enumerate legal tilings (tile sizes, pipeline stages, warps, split-KV, GQA
+ * packing) under the device's shared-memory and register limits, price each and
+ * keep the fastest. Training plans its forward and backward kernels separately.
+ */
+export function planDense(request: DenseRequest, device: DeviceRates): DensePlan {
+  const kernels = kernelsFor(request, device)
+  const rejected: Rejection[] = []
+  const forward = searchForward(request, device, kernels, rejected)
+  const backward = request.phase === "train" ? searchBackward(request, device, forward.best.kernel, rejected) : undefined
+
+  const schedule = new DenseSchedule({ shape: request.shape, phase: request.phase, tiling: forward.best, backwardTiling: backward?.best })
+  return {
+    request,
+    tiling: forward.best,
+    backwardTiling: backward?.best,
+    schedule,
+    cost: priceDense(schedule, device),
+    rejected,
+    considered: forward.considered + (backward?.considered ?? 0)
+  }
+}
+
+function kernelsFor(request: DenseRequest, device: DeviceRates): ReadonlyArray<KernelGeneration> {
+  if (request.kernel === "fa3" && !device.asyncMma) {
+    throw new PlanError({
+      variant: "dense",
+      device: device.profileId,
+      reason: "kernel fa3 needs warpgroup-level asynchronous MMA (Hopper or later); use --kernel fa2"
+    })
+  }
+  if (request.kernel) return [request.kernel]
+  return device.asyncMma ? ["fa2", "fa3"] : ["fa2"]
+}
+
+function baseTiling(
+  request: DenseRequest,
+  kernel: KernelGeneration,
+  candidate: { blockM: number; blockN: number; stages: number; warps: number }
+): Omit<DenseTiling, "ctasPerSm" | "splits" | "packGqa"> {
+  return {
+    kernel,
+    blockM: candidate.blockM,
+    blockN: candidate.blockN,
+    stages: candidate.stages,
+    warps: candidate.warps,
+    softmaxOverlap: request.softmaxOverlap ?? generations[kernel].softmaxOverlap,
+    backwardMmaEfficiency: request.backwardMmaEfficiency ?? generations[kernel].backwardMmaEfficiency
+  }
+}
+
+/**
+ * Relative time within which two tilings count as equally fast. Among those, the
+ * one that keeps the memory levels least busy (HBM + L2 + shared-memory time)
+ * wins: it leaves bandwidth to concurrent work and depends least on the reuse
+ * assumptions, which is why real kernels pick large tiles.
+ */
+const tieTolerance = 0.01
+
+interface Candidate {
+  readonly tiling: DenseTiling
+  readonly seconds: number
+  readonly memorySeconds: number
+}
+
+function better(candidate: Candidate, best: Candidate | undefined): boolean {
+  if (!best) return true
+  if (candidate.seconds < best.seconds * (1 - tieTolerance)) return true
+  if (candidate.seconds > best.seconds * (1 + tieTolerance)) return false
+  return candidate.memorySeconds < best.memorySeconds
+}
+
+const memorySeconds = (r: { hbm: number; l2: number; smem: number }): number => r.hbm + r.l2 + r.smem
+
+interface SearchResult {
+  readonly best: DenseTiling
+  readonly considered: number
+}
+
+function searchForward(request: DenseRequest, device: DeviceRates, kernels: ReadonlyArray<KernelGeneration>, rejected: Rejection[]): SearchResult {
+  const { shape, phase } = request
+  const group = shape.heads / shape.kvHeads
+  let best: Candidate | undefined
+  let considered = 0
+
+  for (const kernel of kernels) {
+    for (const candidate of candidateShapes(kernel, false)) {
+      const fit = residency({ ...candidate, headDim: shape.headDim, headDimV: shape.headDimV, elementBytes: device.elementBytes }, device)
+      const base = baseTiling(request, kernel, candidate)
+      if (typeof fit === "string") {
+        rejected.push({ tiling: describeTiling({ ...base, ctasPerSm: 0, splits: 1, packGqa: false }), reason: fit })
+        continue
+      }
+      const packings = group > 1 && group <= candidate.blockM ? [false, true] : [false]
+      for (const packGqa of packings) {
+        for (const splits of splitCounts(request, device, { ...base, ctasPerSm: fit.ctasPerSm, splits: 1, packGqa })) {
+          const tiling: DenseTiling = { ...base, ctasPerSm: fit.ctasPerSm, splits, packGqa }
+          const schedule = new DenseSchedule({ shape, phase: phase === "train" ? "prefill" : phase, tiling })
+          const cost = priceDense(schedule, device)
+          const priced = { tiling, seconds: cost.seconds, memorySeconds: memorySeconds(cost.resourceSeconds) }
+          considered++
+          if (better(priced, best)) best = priced
+        }
+      }
+    }
+  }
+  if (!best) throw noLegalTiling(device, rejected)
+  return { best: best.tiling, considered }
+}
+
+/**
+ * Split-KV counts worth pricing: 1, and powers of two up to 128 when one split
+ * leaves the GPU under two waves of CTAs (more splits only add combine work once
+ * the SMs are full). Training never splits: the backward pass needs whole rows.
+ */
+function splitCounts(request: DenseRequest, device: DeviceRates, tiling: DenseTiling): ReadonlyArray<number> {
+  if (request.phase === "train") return [1]
+  const single = new DenseSchedule({ shape: request.shape, phase: request.phase, tiling })
+  const slots = device.sms * tiling.ctasPerSm
+  if (single.forwardItems >= 2 * slots) return [1]
+  const keyTiles = Math.ceil(request.shape.seqLenKV / tiling.blockN)
+  const counts = [1]
+  for (let splits = 2; splits <= Math.min(128, keyTiles); splits *= 2) counts.push(splits)
+  return counts
+}
+
+function searchBackward(request: DenseRequest, device: DeviceRates, kernel: KernelGeneration, rejected: Rejection[]): SearchResult {
+  const { shape } = request
+  let best: Candidate | undefined
+  let considered = 0
+  const forward: DenseTiling = { ...baseTiling(request, kernel, { blockM: 64, blockN: 64, stages: 1, warps: 4 }), ctasPerSm: 1, splits: 1, packGqa: false }
+
+  for (const candidate of candidateShapes(kernel, true)) {
+    const fit = residency({ ...candidate, headDim: shape.headDim, headDimV: shape.headDimV, elementBytes: device.elementBytes }, device)
+    const base = baseTiling(request, kernel, candidate)
+    if (typeof fit === "string") {
+      rejected.push({ tiling: `backward ${describeTiling({ ...base, ctasPerSm: 0, splits: 1, packGqa: false })}`, reason: fit })
+      continue
+    }
+    const tiling: DenseTiling = { ...base, ctasPerSm: fit.ctasPerSm, splits: 1, packGqa: false }
+    const schedule = new DenseSchedule({ shape, phase: "train", tiling: forward, backwardTiling: tiling })
+    const cost = priceDense(schedule, device)
+    const kernelCost = cost.kernels.find((k) => k.name === "backward")
+    const priced = { tiling, seconds: kernelCost?.seconds ?? cost.seconds, memorySeconds: memorySeconds(kernelCost?.resourceSeconds ?? cost.resourceSeconds) }
+    considered++
+    if (better(priced, best)) best = priced
+  }
+  if (!best) throw noLegalTiling(device, rejected)
+  return { best: best.tiling, considered }
+}
+
+function noLegalTiling(device: DeviceRates, rejected: ReadonlyArray<Rejection>): PlanError {
+  const reasons = [...new Set(rejected.map((r) => r.reason))].slice(0, 3).join("; ")
+  return new PlanError({ variant: "dense", device: device.profileId, reason: `no tiling fits (${reasons})` })
+}
