@@ -260,6 +260,21 @@ export class DenseSchedule implements Schedule<DenseWorkItem> {
   }
 
   /**
+   * Work of one key tile of a forward item, as the executor counts it: the two
+   * matrix products over rows × blockN (padding included), the exp stage over
+   * the same scores, and the K and V tile loads of the tile's real keys.
+   */
+  stepCounts(item: DenseWorkItem, step: TileStep): { tensorFlops: number; expOps: number; kvBytes: number } {
+    const { shape, tiling } = this
+    const scores = item.rows * tiling.blockN
+    return {
+      tensorFlops: 2 * scores * (shape.headDim + shape.headDimV),
+      expOps: scores,
+      kvBytes: (step.end - step.start) * (shape.headDim + shape.headDimV) * bytesPerElement(shape)
+    }
+  }
+
+  /**
    * Number of key tiles a forward item processes and the keys they cover, in
    * closed form. The union of the rows' visible ranges is contiguous (adjacent
    * rows' ranges overlap), so every tile that meets it has a visible pair.

@@ -1,0 +1,140 @@
+import Table from "cli-table3"
+import { Effect } from "effect"
+import type { Argv } from "yargs"
+import { componentKeys } from "../cost/breakdown.js"
+import { planOperation, type Estimate } from "../estimate.js"
+import { tilePoolLayer } from "../exec/pool.js"
+import { loadProfile } from "../hardware/load.js"
+import { parseOverride } from "../hardware/overrides.js"
+import { executeUnits, type ExecutionCheck } from "../validate/execute.js"
+import { sampleDense } from "../variants/dense/sample.js"
+import type { AttentionShape, Phase } from "../workload/shape.js"
+import { formatBytes, formatFlops, formatSeconds } from "../units/index.js"
+import { inputError, parseChoice, parseCount, parseOptionalCount } from "./flags.js"
+
+/** No colors: output is read in terminals, logs and CI alike. */
+export const plainStyle = { head: [] as string[], border: [] as string[] }
+
+export interface EstimateArgs {
+  readonly hardware: string
+  readonly variant: string
+  readonly phase: string
+  readonly "seq-len": unknown
+  readonly "query-len"?: unknown
+  readonly batch: unknown
+  readonly heads: unknown
+  readonly "kv-heads"?: unknown
+  readonly "head-dim": unknown
+  readonly "head-dim-v"?: unknown
+  readonly causal: boolean
+  readonly dtype: string
+  readonly kernel?: string | undefined
+  readonly set?: ReadonlyArray<string> | undefined
+  readonly json: boolean
+  readonly execute: boolean
+  readonly workers?: unknown
+  readonly backend: string
+}
+
+export function estimateOptions<T>(yargs: Argv<T>) {
+  return yargs
+    .option("hardware", { type: "string", demandOption: true, describe: "profile id (see `attnsim profiles`) or path to a profile JSON file" })
+    .option("variant", { type: "string", default: "dense", choices: ["dense"], describe: "attention variant" })
+    .option("phase", { type: "string", default: "prefill", choices: ["prefill", "decode", "train"], describe: "prefill (forward), decode (one new token per sequence against a cache) or train (forward + backward)" })
+    .option("seq-len", { type: "string", demandOption: true, describe: "keys per sequence, in tokens (for decode: the cache length); k = 1024, M = 1048576" })
+    .option("query-len", { type: "string", describe: "queries per sequence, in tokens; default: seq-len for prefill and train, 1 for decode. Causal alignment is bottom-right" })
+    .option("batch", { type: "string", default: "1", describe: "sequences per batch" })
+    .option("heads", { type: "string", default: "32", describe: "query heads" })
+    .option("kv-heads", { type: "string", describe: "key/value heads (GQA; 1 = MQA); default: heads" })
+    .option("head-dim", { type: "string", default: "128", describe: "query/key head dimension, in elements" })
+    .option("head-dim-v", { type: "string", describe: "value head dimension, in elements; default: head-dim" })
+    .option("causal", { type: "boolean", default: false, describe: "apply a causal mask" })
+    .option("dtype", { type: "string", default: "bf16", choices: ["bf16", "fp16", "fp8", "fp32"], describe: "element type of Q, K and V" })
+    .option("kernel", { type: "string", choices: ["fa2", "fa3"], describe: "kernel generation; default: the fastest the device supports" })
+    .option("set", { type: "string", array: true, describe: 'what-if profile override path=value, repeatable, e.g. memory.hbm.bandwidth="6 TB/s"' })
+    .option("json", { type: "boolean", default: false, describe: "print the estimate as JSON" })
+    .option("execute", { type: "boolean", default: false, describe: "also run a seeded sample of the priced tiles through gpu.js and check them against float64" })
+    .option("workers", { type: "string", describe: "worker threads for --execute; default: available cores" })
+    .option("backend", { type: "string", default: "webasm", choices: ["webasm", "cpu", "gl"], describe: "gpu.js backend for --execute" })
+}
+
+/** Turn validated flags into a request; every invalid flag names itself. */
+export function shapeFromArgs(args: EstimateArgs): { shape: AttentionShape; phase: Phase } {
+  const phase = parseChoice("phase", args.phase, ["prefill", "decode", "train"] as const)
+  const seqLen = parseCount("seq-len", args["seq-len"], "keys per sequence", true)
+  const heads = parseCount("heads", args.heads, "query heads")
+  const kvHeads = parseOptionalCount("kv-heads", args["kv-heads"], "key/value heads") ?? heads
+  if (heads % kvHeads !== 0) throw inputError("kv-heads", args["kv-heads"], `a divisor of --heads (${heads}): query heads share KV heads in equal groups`)
+  const headDim = parseCount("head-dim", args["head-dim"], "query/key head dimension")
+  const queryLen = parseOptionalCount("query-len", args["query-len"], "queries per sequence", true) ?? (phase === "decode" ? 1 : seqLen)
+  const shape: AttentionShape = {
+    batch: parseCount("batch", args.batch, "sequences per batch"),
+    heads,
+    kvHeads,
+    headDim,
+    headDimV: parseOptionalCount("head-dim-v", args["head-dim-v"], "value head dimension") ?? headDim,
+    seqLenQ: queryLen,
+    seqLenKV: seqLen,
+    causal: args.causal,
+    dtype: parseChoice("dtype", args.dtype, ["bf16", "fp16", "fp8", "fp32"] as const)
+  }
+  return { shape, phase }
+}
+
+export async function runEstimate(args: EstimateArgs, runEffect: <A, E>(effect: Effect.Effect<A, E>) => Promise<A>): Promise<void> {
+  const { shape, phase } = shapeFromArgs(args)
+  const overrides = (args.set ?? []).map((text) => parseOverride(text))
+  const profile = loadProfile(args.hardware, overrides)
+  const kernel = args.kernel === undefined ? undefined : parseChoice("kernel", args.kernel, ["fa2", "fa3"] as const)
+  const planned = planOperation({ variant: "dense", shape, phase, kernel }, profile)
+
+  let validation: ExecutionCheck | undefined
+  if (args.execute) {
+    const backend = parseChoice("backend", args.backend, ["webasm", "cpu", "gl"] as const)
+    const workers = parseOptionalCount("workers", args.workers, "worker threads")
+    const units = sampleDense(planned.plan.schedule, { seed: 1, budgetSteps: 24, wholeItemMaxSteps: 8, backend })
+    validation = await runEffect(executeUnits(units).pipe(Effect.provide(tilePoolLayer({ workers, backend }))))
+  }
+
+  if (args.json) {
+    process.stdout.write(JSON.stringify(validation ? { ...planned.estimate, validation } : planned.estimate, null, 2) + "\n")
+    return
+  }
+  process.stdout.write(renderEstimate(planned.estimate, validation))
+}
+
+function renderEstimate(estimate: Estimate, validation: ExecutionCheck | undefined): string {
+  const s = estimate.shape
+  const lines = [
+    `${estimate.hardware}: ${estimate.variant} ${estimate.phase}, batch ${s.batch}, ${s.heads} heads / ${s.kvHeads} KV heads, head dim ${s.headDim}` +
+      (s.headDimV !== s.headDim ? `/${s.headDimV}` : "") +
+      `, ${s.seqLenQ} queries × ${s.seqLenKV} keys${s.causal ? ", causal" : ""}, ${estimate.dtype}`,
+    `predicted ${formatSeconds(estimate.seconds)}, bound by ${estimate.bound}, ${(estimate.conventionFlopsPerSecond / 1e12).toFixed(1)} TFLOP/s by the FlashAttention convention`,
+    `tiling: ${estimate.tiling.description}`,
+    ""
+  ]
+
+  const time = new Table({ head: ["component", "seconds", "share"], style: plainStyle })
+  for (const key of componentKeys) {
+    time.push([key, formatSeconds(estimate.components[key]), `${((estimate.components[key] / estimate.seconds) * 100).toFixed(1)} %`])
+  }
+  time.push(["total", formatSeconds(estimate.seconds), "100 %"])
+
+  const work = new Table({ head: ["count", "value", "meaning"], colWidths: [18, 14, 70], wordWrap: true, style: plainStyle })
+  work.push(["flops", formatFlops(estimate.flops), estimate.flopDefinitions.flops])
+  work.push(["flopsExecuted", formatFlops(estimate.flopsExecuted), estimate.flopDefinitions.flopsExecuted])
+  work.push(["flopsConvention", formatFlops(estimate.flopsConvention), estimate.flopDefinitions.flopsConvention])
+  work.push(["bytes.hbm", formatBytes(estimate.bytes.hbm), "HBM traffic after L2 reuse"])
+  work.push(["bytes.l2", formatBytes(estimate.bytes.l2), "global loads and stores, all through L2"])
+  work.push(["bytes.smem", formatBytes(estimate.bytes.smem), "shared-memory traffic (staging writes and MMA reads)"])
+
+  lines.push(time.toString(), "", work.toString(), "")
+  if (validation) {
+    lines.push(
+      `executed ${validation.tilesExecuted} tiles on ${validation.backends.join(", ")}: max abs error ${validation.maxAbsError.toExponential(2)} against float64, ` +
+        `counts ${validation.countsMatch ? "match the model" : "DO NOT match the model"}`,
+      ""
+    )
+  }
+  return lines.join("\n")
+}

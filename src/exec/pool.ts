@@ -1,0 +1,85 @@
+import { Context, Data, Effect, Layer } from "effect"
+import { existsSync } from "node:fs"
+import { availableParallelism } from "node:os"
+import { join } from "node:path"
+import { Piscina } from "piscina"
+import { packageRoot } from "../paths.js"
+import { taskTransferList, type Backend, type TileResult, type TileTask } from "./task.js"
+
+/** A tile task failed in a worker; the worker's message is kept. */
+export class TileExecutionError extends Data.TaggedError("TileExecutionError")<{
+  readonly taskId: string
+  readonly reason: string
+}> {
+  override get message(): string {
+    return `tile task ${this.taskId} failed: ${this.reason}`
+  }
+}
+
+/** The worker pool could not start. */
+export class PoolStartError extends Data.TaggedError("PoolStartError")<{
+  readonly reason: string
+}> {
+  override get message(): string {
+    return `the tile worker pool could not start: ${this.reason}`
+  }
+}
+
+export interface TilePoolOptions {
+  /** Worker threads; defaults to the machine's available parallelism. */
+  readonly workers?: number | undefined
+  readonly backend?: Backend | undefined
+}
+
+export interface TilePoolService {
+  readonly workers: number
+  /** The backend requested; each result says which one actually ran. */
+  readonly backend: Backend
+  run(task: TileTask): Effect.Effect<TileResult, TileExecutionError>
+}
+
+export class TilePool extends Context.Tag("attnsim/TilePool")<TilePool, TilePoolService>() {}
+
+export const workerPath = (): string => join(packageRoot(), "dist", "src", "exec", "worker.js")
+
+/**
+ * A Piscina pool of compiled JS workers, sized to the cores, destroyed when the
+ * scope closes (normal exit, failure or interrupt). Headless GL loads in one
+ * thread per process only, so the gl backend gets a single worker.
+ */
+export function tilePoolLayer(options: TilePoolOptions = {}): Layer.Layer<TilePool, PoolStartError> {
+  return Layer.scoped(TilePool, acquirePool(options))
+}
+
+function acquirePool(options: TilePoolOptions) {
+  const backend = options.backend ?? "webasm"
+  const requested = options.workers ?? availableParallelism()
+  const workers = backend === "gl" ? 1 : Math.max(1, requested)
+
+  return Effect.acquireRelease(
+    Effect.gen(function* () {
+      const filename = workerPath()
+      if (!existsSync(filename)) {
+        return yield* Effect.fail(new PoolStartError({ reason: `${filename} is missing; run "npm run build" first` }))
+      }
+      const pool = new Piscina({ filename, minThreads: workers, maxThreads: workers, idleTimeout: 60_000 })
+      // Without a listener, a worker that fails to load would crash the process.
+      pool.on("error", (error: unknown) => {
+        Effect.runFork(Effect.logError("tile worker failed", error))
+      })
+      yield* Effect.logDebug("tile pool started").pipe(Effect.annotateLogs({ workers, backend }))
+      return pool
+    }),
+    (pool) =>
+      Effect.promise(() => pool.destroy()).pipe(
+        Effect.tap(() => Effect.logDebug("tile pool closed").pipe(Effect.annotateLogs({ workers })))
+      )
+  ).pipe(Effect.map((pool): TilePoolService => ({ workers, backend, run: (task) => runOnPool(pool, task) })))
+}
+
+function runOnPool(pool: Piscina, task: TileTask): Effect.Effect<TileResult, TileExecutionError> {
+  return Effect.tryPromise({
+    try: (signal) => pool.run(task, { transferList: taskTransferList(task), signal }) as Promise<TileResult>,
+    catch: (error) => new TileExecutionError({ taskId: task.id, reason: error instanceof Error ? error.message : String(error) })
+  })
+}

@@ -1,0 +1,145 @@
+import { Effect } from "effect"
+import { planOperation, type Estimate, type PlannedOperation } from "../estimate.js"
+import { tilePoolLayer, type PoolStartError, type TileExecutionError, type TilePool } from "../exec/pool.js"
+import { loadProfile } from "../hardware/load.js"
+import { parseOverride } from "../hardware/overrides.js"
+import type { HardwareProfile } from "../hardware/profile-schema.js"
+import { executeUnits, type ExecutionCheck } from "../validate/execute.js"
+import { sampleDense } from "../variants/dense/sample.js"
+import type { LoadedScenario } from "../workload/scenario.js"
+import type { Scenario, ScenarioCase } from "../workload/scenario-schema.js"
+import type { AttentionShape } from "../workload/shape.js"
+
+export interface ReportRow {
+  readonly hardware: string
+  readonly variant: string
+  readonly phase: string
+  readonly seqLen: number
+  readonly queryLen: number
+  readonly batch: number
+  readonly prediction: Estimate
+  readonly validation?: ExecutionCheck | undefined
+}
+
+export interface ScenarioReport {
+  readonly scenario: string
+  readonly description?: string | undefined
+  readonly source: string
+  readonly model: Scenario["model"]
+  readonly dtype: string
+  readonly profiles: ReadonlyArray<{ readonly id: string; readonly name: string; readonly overrides: ReadonlyArray<string> }>
+  readonly execution: Scenario["execution"]
+  readonly rows: ReadonlyArray<ReportRow>
+  readonly validationSummary: {
+    readonly rowsValidated: number
+    readonly tilesExecuted: number
+    readonly backends: ReadonlyArray<string>
+    readonly maxAbsError: number
+    readonly countsMatch: boolean
+  }
+}
+
+/** Shape of one row: queries default to seqLen for prefill and train, 1 for decode. */
+export function caseShape(scenario: Scenario, sweep: ScenarioCase, seqLen: number): AttentionShape {
+  const { model } = scenario
+  return {
+    batch: sweep.batch ?? scenario.batch,
+    heads: model.heads,
+    kvHeads: model.kvHeads,
+    headDim: model.headDim,
+    headDimV: model.headDimV ?? model.headDim,
+    seqLenQ: sweep.queryLen ?? (sweep.phase === "decode" ? 1 : seqLen),
+    seqLenKV: seqLen,
+    causal: sweep.causal,
+    dtype: scenario.dtype
+  }
+}
+
+/**
+ * Price every row of a scenario and, when execution is enabled, run a sample of
+ * each row's tiles on the worker pool and check them. Profiles are loaded (and
+ * validated) before anything runs, so a bad profile fails fast.
+ */
+export function runScenario(loaded: LoadedScenario): Effect.Effect<ScenarioReport, TileExecutionError | PoolStartError> {
+  const { scenario } = loaded
+  const overrides = scenario.set.map((text) => parseOverride(text, `${loaded.path}: set`))
+  const profiles = scenario.hardware.map((id) => loadProfile(id, overrides))
+  const planned = profiles.flatMap((profile) =>
+    scenario.cases.flatMap((sweep) => sweep.seqLens.map((seqLen) => planRow(scenario, profile, sweep, seqLen)))
+  )
+
+  const validateAll = Effect.forEach(planned, (row) => validateRow(scenario, row))
+  const rows: Effect.Effect<ReadonlyArray<ReportRow>, TileExecutionError | PoolStartError> = scenario.execution.enabled
+    ? validateAll.pipe(Effect.provide(tilePoolLayer({ workers: scenario.execution.workers, backend: scenario.execution.backend })))
+    : Effect.succeed(planned.map((row) => row.row))
+
+  return Effect.gen(function* () {
+    yield* Effect.logInfo(`run ${loaded.name} started`).pipe(Effect.annotateLogs({ scenario: loaded.name, rows: planned.length }))
+    const done = yield* rows
+    yield* Effect.logInfo(`run ${loaded.name} finished`).pipe(Effect.annotateLogs({ scenario: loaded.name }))
+    return buildReport(loaded, profiles, done)
+  })
+}
+
+interface PlannedRow {
+  readonly row: ReportRow
+  readonly operation: PlannedOperation
+}
+
+function planRow(scenario: Scenario, profile: HardwareProfile, sweep: ScenarioCase, seqLen: number): PlannedRow {
+  const shape = caseShape(scenario, sweep, seqLen)
+  const operation = planOperation({ variant: sweep.variant, shape, phase: sweep.phase, kernel: sweep.kernel }, profile)
+  return {
+    operation,
+    row: {
+      hardware: profile.id,
+      variant: sweep.variant,
+      phase: sweep.phase,
+      seqLen,
+      queryLen: shape.seqLenQ,
+      batch: shape.batch,
+      prediction: operation.estimate
+    }
+  }
+}
+
+function validateRow(scenario: Scenario, planned: PlannedRow): Effect.Effect<ReportRow, TileExecutionError, TilePool> {
+  const { seed, budgetSteps, wholeItemMaxSteps, backend } = scenario.execution
+  const units = sampleDense(planned.operation.plan.schedule, { seed, budgetSteps, wholeItemMaxSteps, backend })
+  return executeUnits(units).pipe(
+    Effect.tap((validation) =>
+      Effect.logDebug("row validated").pipe(
+        Effect.annotateLogs({
+          hardware: planned.row.hardware,
+          phase: planned.row.phase,
+          seqLen: planned.row.seqLen,
+          tiles: validation.tilesExecuted,
+          maxAbsError: validation.maxAbsError
+        })
+      )
+    ),
+    Effect.map((validation) => ({ ...planned.row, validation }))
+  )
+}
+
+function buildReport(loaded: LoadedScenario, profiles: ReadonlyArray<HardwareProfile>, rows: ReadonlyArray<ReportRow>): ScenarioReport {
+  const { scenario } = loaded
+  const validated = rows.flatMap((row) => (row.validation ? [row.validation] : []))
+  return {
+    scenario: loaded.name,
+    description: scenario.description,
+    source: loaded.path,
+    model: scenario.model,
+    dtype: scenario.dtype,
+    profiles: profiles.map((p) => ({ id: p.id, name: p.name, overrides: scenario.set })),
+    execution: scenario.execution,
+    rows,
+    validationSummary: {
+      rowsValidated: validated.length,
+      tilesExecuted: validated.reduce((sum, v) => sum + v.tilesExecuted, 0),
+      backends: [...new Set(validated.flatMap((v) => v.backends))].sort(),
+      maxAbsError: validated.reduce((max, v) => Math.max(max, v.maxAbsError), 0),
+      countsMatch: validated.every((v) => v.countsMatch)
+    }
+  }
+}
