@@ -28,6 +28,14 @@ export interface KernelSpec {
   readonly mmaEfficiency?: number | undefined
 }
 
+/**
+ * "exact" places every CTA (longest first) to find the last wave's idle time;
+ * "lower-bound" uses max(average slot time, longest CTA), which never exceeds
+ * the exact makespan. The planner ranks tilings by the bound and prices only
+ * the contenders exactly.
+ */
+export type WaveModel = "exact" | "lower-bound"
+
 interface ClassTiming {
   readonly seconds: number
   readonly parts: Omit<TimeComponents, "waveTail" | "launch">
@@ -41,22 +49,21 @@ interface ClassTiming {
  * A CTA's time is its fill-and-drain latency plus the longer of compute and
  * memory; CTAs are placed longest first on sms × ctasPerSm slots.
  */
-export function priceKernel(spec: KernelSpec, device: DeviceRates): KernelCost {
+export function priceKernel(spec: KernelSpec, device: DeviceRates, waves: WaveModel = "exact"): KernelCost {
   const ctas = spec.classes.reduce((sum, c) => sum + c.count, 0)
   const slots = device.sms * spec.ctasPerSm
   const activeSlots = Math.max(1, Math.min(ctas, slots))
   const ctasOnSm = Math.min(spec.ctasPerSm, Math.ceil(activeSlots / device.sms))
   const timings = spec.classes.map((c) => timeClass(c, spec, device, activeSlots, ctasOnSm))
 
-  const makespan = longestFirstMakespan(
-    spec.classes.map((c, index) => ({ count: c.count, seconds: timings[index]!.seconds })),
-    activeSlots
-  )
-
   const perSlot = (pick: (t: ClassTiming) => number): number =>
     spec.classes.reduce((sum, c, index) => sum + c.count * pick(timings[index]!), 0) / activeSlots
 
   const busy = perSlot((t) => t.seconds)
+  const makespan =
+    waves === "exact"
+      ? longestFirstMakespan(spec.classes.map((c, index) => ({ count: c.count, seconds: timings[index]!.seconds })), activeSlots)
+      : Math.max(busy, ...timings.map((t) => t.seconds))
   const components: TimeComponents = {
     tensor: perSlot((t) => t.parts.tensor),
     softmaxExposed: perSlot((t) => t.parts.softmaxExposed),

@@ -4,73 +4,55 @@ export interface DurationClass {
   readonly seconds: number
 }
 
-/** Slots that carry the same load, kept as one run-length group. */
-interface LoadGroup {
-  readonly load: number
-  readonly slots: number
-}
-
 /**
  * Finish time of the last slot when CTAs are handed to `slots` parallel slots
  * longest first, each going to the slot that frees up first (list scheduling in
- * LPT order). Equal CTAs are handed out in whole rounds where that gives the
- * same loads as handing them out one by one, so the cost grows with the number
- * of classes and distinct slot loads, not with the number of CTAs.
+ * LPT order). Slot loads sit in a binary min-heap. While every load is within
+ * one CTA of the lightest, the next `slots` CTAs go one to each slot, so whole
+ * rounds are added at once; otherwise CTAs are placed one at a time.
  */
 export function longestFirstMakespan(classes: ReadonlyArray<DurationClass>, slots: number): number {
   const ordered = classes.filter((c) => c.count > 0 && c.seconds > 0).sort((a, b) => b.seconds - a.seconds)
-  if (ordered.length > 0 && !(Number.isInteger(slots) && slots >= 1)) {
+  if (ordered.length === 0) return 0
+  if (!(Number.isInteger(slots) && slots >= 1)) {
     throw new RangeError(`longestFirstMakespan needs a whole number of slots, at least 1; got ${slots}`)
   }
-  // Slot loads kept as run-length groups sorted by load, lightest first.
-  let groups: Array<LoadGroup> = [{ load: 0, slots }]
-  for (const { count, seconds } of ordered) groups = handOut(groups, count, seconds)
-  return groups.reduce((max, g) => Math.max(max, g.load), 0)
+
+  // Loads are stored relative to `offset`, so a whole round is one addition.
+  const heap = new Float64Array(slots)
+  let offset = 0
+  let max = 0
+  for (const { count, seconds } of ordered) {
+    let remaining = count
+    while (remaining > 0) {
+      const rounds = Math.floor(remaining / slots)
+      if (rounds > 0 && max - (heap[0]! + offset) <= seconds) {
+        offset += rounds * seconds
+        max += rounds * seconds
+        remaining -= rounds * slots
+        continue
+      }
+      const raised = heap[0]! + seconds
+      siftDown(heap, raised)
+      max = Math.max(max, raised + offset)
+      remaining--
+    }
+  }
+  return max
 }
 
-/** Hand `count` CTAs of `seconds` each to the least-loaded slots, one CTA at a time in effect. */
-function handOut(start: ReadonlyArray<LoadGroup>, count: number, seconds: number): Array<LoadGroup> {
-  let groups = [...start]
-  const slots = groups.reduce((sum, g) => sum + g.slots, 0)
-  let remainder = count
-
-  while (remainder > 0) {
-    const lightest = groups[0]!
-    const heaviest = groups[groups.length - 1]!
-
-    // With every load within one CTA of the lightest, each of the next `slots`
-    // CTAs goes to a different slot, so whole rounds raise every slot alike.
-    const rounds = Math.floor(remainder / slots)
-    if (heaviest.load - lightest.load <= seconds && rounds > 0) {
-      groups = groups.map((g) => ({ load: g.load + rounds * seconds, slots: g.slots }))
-      remainder -= rounds * slots
-      continue
-    }
-
-    if (remainder < lightest.slots) {
-      const raised = { load: lightest.load + seconds, slots: remainder }
-      groups = mergeGroups([{ load: lightest.load, slots: lightest.slots - remainder }, ...groups.slice(1)], [raised])
-      remainder = 0
-      continue
-    }
-
-    // The lightest slots take the next CTAs one each, round after round, while
-    // they stay no heavier than the next group; at least one round.
-    const next = groups[1]?.load ?? Number.POSITIVE_INFINITY
-    const lightestRounds = Math.max(1, Math.min(Math.floor((next - lightest.load) / seconds), Math.floor(remainder / lightest.slots)))
-    groups = mergeGroups(groups.slice(1), [{ load: lightest.load + lightestRounds * seconds, slots: lightest.slots }])
-    remainder -= lightestRounds * lightest.slots
+/** Replace the heap's minimum with `value` and restore the heap order. */
+function siftDown(heap: Float64Array, value: number): void {
+  const size = heap.length
+  let index = 0
+  for (;;) {
+    const left = 2 * index + 1
+    if (left >= size) break
+    const right = left + 1
+    const child = right < size && heap[right]! < heap[left]! ? right : left
+    if (heap[child]! >= value) break
+    heap[index] = heap[child]!
+    index = child
   }
-  return groups
-}
-
-function mergeGroups(a: ReadonlyArray<LoadGroup>, b: ReadonlyArray<LoadGroup>): Array<LoadGroup> {
-  const merged = [...a, ...b].filter((g) => g.slots > 0).sort((x, y) => x.load - y.load)
-  const result: Array<{ load: number; slots: number }> = []
-  for (const group of merged) {
-    const last = result[result.length - 1]
-    if (last && last.load === group.load) last.slots += group.slots
-    else result.push({ ...group })
-  }
-  return result
+  heap[index] = value
 }

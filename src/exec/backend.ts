@@ -40,6 +40,12 @@ const cache = new Map<string, AttentionKernels>()
 function gpuFor(backend: Backend): InstanceType<typeof GPU> {
   let gpu = instances.get(backend)
   if (!gpu) {
+    if (backend === "gl" && !isHeadlessGlAvailable()) {
+      throw new Error(
+        "the gl backend needs headless WebGL: the optional `gl` package must have built (apt packages " +
+          "libxi-dev libglu1-mesa-dev libglew-dev pkg-config, then npm install) and a display must exist (run under `xvfb-run -a`)"
+      )
+    }
     gpu = new GPU({ mode: modes[backend] })
     instances.set(backend, gpu)
   }

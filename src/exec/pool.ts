@@ -68,16 +68,20 @@ function acquirePool(options: TilePoolOptions) {
         Effect.runFork(Effect.logError("tile worker failed", error))
       })
       yield* Effect.logDebug("tile pool started").pipe(Effect.annotateLogs({ workers, backend }))
-      return pool
+      return { pool, open: { value: true } }
     }),
-    (pool) =>
-      Effect.promise(() => pool.destroy()).pipe(
+    ({ pool, open }) =>
+      Effect.sync(() => {
+        open.value = false
+      }).pipe(
+        Effect.zipRight(Effect.promise(() => pool.destroy())),
         Effect.tap(() => Effect.logDebug("tile pool closed").pipe(Effect.annotateLogs({ workers })))
       )
-  ).pipe(Effect.map((pool): TilePoolService => ({ workers, backend, run: (task) => runOnPool(pool, task) })))
+  ).pipe(Effect.map(({ pool, open }): TilePoolService => ({ workers, backend, run: (task) => runOnPool(pool, open, task) })))
 }
 
-function runOnPool(pool: Piscina, task: TileTask): Effect.Effect<TileResult, TileExecutionError> {
+function runOnPool(pool: Piscina, open: { readonly value: boolean }, task: TileTask): Effect.Effect<TileResult, TileExecutionError> {
+  if (!open.value) return Effect.fail(new TileExecutionError({ taskId: task.id, reason: "the tile pool is closed" }))
   return Effect.tryPromise({
     try: (signal) => pool.run(task, { transferList: taskTransferList(task), signal }) as Promise<TileResult>,
     catch: (error) => new TileExecutionError({ taskId: task.id, reason: error instanceof Error ? error.message : String(error) })

@@ -33,5 +33,7 @@ function dispatch(task: TileTask): TileResult {
   switch (task.kind) {
     case "attention-forward":
       return runAttentionTile(task)
+    default:
+      throw new Error(`unknown tile task kind ${JSON.stringify((task as { kind?: unknown }).kind)}`)
   }
 }

@@ -1,6 +1,6 @@
 import type { CostBreakdown } from "../../cost/breakdown.js"
 import type { WorkCounts } from "../../cost/counts.js"
-import { combineKernels, priceKernel, type CtaClass, type KernelSpec } from "../../cost/kernel-time.js"
+import { combineKernels, priceKernel, type CtaClass, type KernelSpec, type WaveModel } from "../../cost/kernel-time.js"
 import { streamingKernel } from "../../cost/streaming.js"
 import type { DeviceRates } from "../../hardware/device.js"
 import { visibleKeys } from "../../workload/mask.js"
@@ -17,12 +17,13 @@ const l2ResidentFraction = 0.5
 
 /**
  * Whole-kernel HBM traffic of a forward or decode kernel: query and output once,
- * keys and values once per "pass". CTAs that read the same KV head at the same
- * time share its tiles in L2 (they start together and stream keys in the same
- * order; the model assumes their current tiles fit in L2). A pass is one wave of
- * such CTAs: when the readers of one KV head span more than one wave of slots,
- * each later wave reads K/V again, unless the K/V of every head in flight fits
- * in the resident part of L2.
+ * keys and values once per "pass". With split-KV the output is every split's
+ * FP32 partial output and log-sum-exp, which the combine kernel reads back.
+ * CTAs that read the same KV head at the same time share its tiles in L2 (they
+ * start together and stream keys in the same order; the model assumes their
+ * current tiles fit in L2). A pass is one wave of such CTAs: when the readers of
+ * one KV head span more than one wave of slots, each later wave reads K/V again,
+ * unless the K/V of every head in flight fits in the resident part of L2.
  */
 export function forwardHbmBytes(schedule: DenseSchedule, device: DeviceRates): number {
   const { shape, tiling } = schedule
@@ -42,7 +43,7 @@ export function forwardHbmBytes(schedule: DenseSchedule, device: DeviceRates): n
 
   const rows = shape.batch * shape.heads * shape.seqLenQ
   const queryBytes = rows * shape.headDim * s
-  const outputBytes = tiling.splits > 1 ? rows * (shape.headDimV + 1) * 4 : rows * shape.headDimV * s + (schedule.phase === "train" ? rows * 4 : 0)
+  const outputBytes = tiling.splits > 1 ? tiling.splits * rows * (shape.headDimV + 1) * 4 : rows * shape.headDimV * s + (schedule.phase === "train" ? rows * 4 : 0)
   return queryBytes + outputBytes + uniqueKv * passes
 }
 
@@ -72,7 +73,7 @@ export function backwardHbmBytes(schedule: DenseSchedule, device: DeviceRates): 
 }
 
 /** Price a dense-attention schedule on a device. */
-export function priceDense(schedule: DenseSchedule, device: DeviceRates): CostBreakdown {
+export function priceDense(schedule: DenseSchedule, device: DeviceRates, waves: WaveModel = "exact"): CostBreakdown {
   const { shape, tiling } = schedule
   const kernels: KernelSpec[] = [kernelSpec(schedule, "forward", tiling, forwardHbmBytes(schedule, device))]
 
@@ -95,7 +96,7 @@ export function priceDense(schedule: DenseSchedule, device: DeviceRates): CostBr
     kernels.push(streamingKernel("backward-convert", rows * shape.headDim * (4 + s) + reduceBytes, rows * shape.headDim, device))
   }
 
-  return combineKernels(kernels.map((spec) => priceKernel(spec, device)))
+  return combineKernels(kernels.map((spec) => priceKernel(spec, device, waves)))
 }
 
 function kernelSpec(schedule: DenseSchedule, kernel: DenseKernelName, tiling: DenseTiling, hbmBytes: number): KernelSpec {

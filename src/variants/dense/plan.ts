@@ -1,6 +1,8 @@
 import { Data } from "effect"
 import type { CostBreakdown } from "../../cost/breakdown.js"
+import type { WaveModel } from "../../cost/kernel-time.js"
 import type { DeviceRates } from "../../hardware/device.js"
+import { visiblePairs } from "../../workload/mask.js"
 import type { AttentionShape, Phase } from "../../workload/shape.js"
 import { priceDense } from "./cost.js"
 import { generations, type KernelGeneration } from "./generations.js"
@@ -104,12 +106,12 @@ function baseTiling(
 }
 
 /**
- * Relative time within which two tilings count as equally fast. Among those, the
- * one that keeps the memory levels least busy (HBM + L2 + shared-memory time)
- * wins: it leaves bandwidth to concurrent work and depends least on the reuse
- * assumptions, which is why real kernels pick large tiles.
+ * Relative time within which a tiling counts as equally fast as the fastest one.
+ * Among those, the one that keeps the memory levels least busy (HBM + L2 +
+ * shared-memory time) wins: it leaves bandwidth to concurrent work and depends
+ * least on the reuse assumptions, which is why real kernels pick large tiles.
  */
-const tieTolerance = 0.01
+export const tieTolerance = 0.01
 
 interface Candidate {
   readonly tiling: DenseTiling
@@ -117,14 +119,44 @@ interface Candidate {
   readonly memorySeconds: number
 }
 
-function better(candidate: Candidate, best: Candidate | undefined): boolean {
-  if (!best) return true
-  if (candidate.seconds < best.seconds * (1 - tieTolerance)) return true
-  if (candidate.seconds > best.seconds * (1 + tieTolerance)) return false
-  return candidate.memorySeconds < best.memorySeconds
+/**
+ * The kept tiling: the least memory time among those within tieTolerance of the
+ * fastest, the first such on equal memory time. Comparing against the fastest,
+ * not against the best so far, keeps a chain of near-ties from drifting away
+ * from it. Undefined when there are no candidates.
+ */
+function pickBest(candidates: ReadonlyArray<Candidate>): Candidate | undefined {
+  const fastest = candidates.reduce((min, c) => Math.min(min, c.seconds), Number.POSITIVE_INFINITY)
+  const ties = candidates.filter((c) => c.seconds <= fastest * (1 + tieTolerance))
+  return ties.reduce<Candidate | undefined>((best, c) => (best === undefined || c.memorySeconds < best.memorySeconds ? c : best), undefined)
 }
 
 const memorySeconds = (r: { hbm: number; l2: number; smem: number }): number => r.hbm + r.l2 + r.smem
+
+/** A tiling with a cheap lower bound on its time and a way to price it exactly. */
+interface Contender {
+  readonly bound: number
+  readonly exact: () => Candidate
+}
+
+/**
+ * Price exactly only the tilings that can fall within tieTolerance of the
+ * fastest: every exact time is at least its bound, so a tiling whose bound
+ * exceeds the fastest exact time found so far by more than the tolerance can
+ * neither win nor tie. Returns the exactly priced candidates.
+ */
+function priceContenders(contenders: ReadonlyArray<Contender>, fastestSoFar = Number.POSITIVE_INFINITY): Candidate[] {
+  const ordered = [...contenders].sort((a, b) => a.bound - b.bound)
+  const priced: Candidate[] = []
+  let fastest = fastestSoFar
+  for (const contender of ordered) {
+    if (contender.bound > fastest * (1 + tieTolerance)) break
+    const candidate = contender.exact()
+    priced.push(candidate)
+    fastest = Math.min(fastest, candidate.seconds)
+  }
+  return priced
+}
 
 interface SearchResult {
   readonly best: DenseTiling
@@ -134,10 +166,17 @@ interface SearchResult {
 function searchForward(request: DenseRequest, device: DeviceRates, kernels: ReadonlyArray<KernelGeneration>, rejected: Rejection[]): SearchResult {
   const { shape, phase } = request
   const group = shape.heads / shape.kvHeads
-  let best: Candidate | undefined
+  const priced: Candidate[] = []
   let considered = 0
 
-  for (const kernel of kernels) {
+  // Generations in order of a bound that needs no schedule; a generation whose
+  // bound is already beyond the tie window of the fastest tiling is skipped.
+  const ordered = [...kernels].sort((a, b) => generationBound(request, device, a) - generationBound(request, device, b))
+  for (const kernel of ordered) {
+    const fastest = priced.reduce((min, c) => Math.min(min, c.seconds), Number.POSITIVE_INFINITY)
+    if (generationBound(request, device, kernel) > fastest * (1 + tieTolerance)) continue
+
+    const contenders: Contender[] = []
     for (const candidate of candidateShapes(kernel, false)) {
       const fit = residency({ ...candidate, headDim: shape.headDim, headDimV: shape.headDimV, elementBytes: device.elementBytes }, device)
       const base = baseTiling(request, kernel, candidate)
@@ -150,16 +189,37 @@ function searchForward(request: DenseRequest, device: DeviceRates, kernels: Read
         for (const splits of splitCounts(request, device, { ...base, ctasPerSm: fit.ctasPerSm, splits: 1, packGqa })) {
           const tiling: DenseTiling = { ...base, ctasPerSm: fit.ctasPerSm, splits, packGqa }
           const schedule = new DenseSchedule({ shape, phase: phase === "train" ? "prefill" : phase, tiling })
-          const cost = priceDense(schedule, device)
-          const priced = { tiling, seconds: cost.seconds, memorySeconds: memorySeconds(cost.resourceSeconds) }
-          considered++
-          if (better(priced, best)) best = priced
+          contenders.push({
+            bound: priceDense(schedule, device, "lower-bound").seconds,
+            exact: () => {
+              const cost = priceDense(schedule, device)
+              return { tiling, seconds: cost.seconds, memorySeconds: memorySeconds(cost.resourceSeconds) }
+            }
+          })
         }
       }
     }
+    considered += contenders.length
+    priced.push(...priceContenders(contenders, fastest))
   }
+  const best = pickBest(priced)
   if (!best) throw noLegalTiling(device, rejected)
   return { best: best.tiling, considered }
+}
+
+/**
+ * A lower bound on any forward tiling of a generation, from the shape alone:
+ * the useful FLOPs at the generation's tensor rate, or the unique Q, K, V and O
+ * bytes at HBM bandwidth, whichever is longer.
+ */
+function generationBound(request: DenseRequest, device: DeviceRates, kernel: KernelGeneration): number {
+  const { shape } = request
+  const mmaFraction = generations[kernel].mma === "sync" ? device.syncMmaFraction : 1
+  const pairs = visiblePairs(shape) * shape.batch * shape.heads
+  const tensor = (2 * pairs * (shape.headDim + shape.headDimV)) / (device.tensorFlopsPerSecond * mmaFraction)
+  const rows = shape.batch * shape.heads * shape.seqLenQ
+  const bytes = (rows * (shape.headDim + shape.headDimV) + shape.batch * shape.kvHeads * shape.seqLenKV * (shape.headDim + shape.headDimV)) * device.elementBytes
+  return Math.max(tensor, bytes / device.hbmBytesPerSecond)
 }
 
 /**
@@ -180,8 +240,7 @@ function splitCounts(request: DenseRequest, device: DeviceRates, tiling: DenseTi
 
 function searchBackward(request: DenseRequest, device: DeviceRates, kernel: KernelGeneration, rejected: Rejection[]): SearchResult {
   const { shape } = request
-  let best: Candidate | undefined
-  let considered = 0
+  const contenders: Contender[] = []
   const forward: DenseTiling = { ...baseTiling(request, kernel, { blockM: 64, blockN: 64, stages: 1, warps: 4 }), ctasPerSm: 1, splits: 1, packGqa: false }
 
   for (const candidate of candidateShapes(kernel, true)) {
@@ -193,14 +252,21 @@ function searchBackward(request: DenseRequest, device: DeviceRates, kernel: Kern
     }
     const tiling: DenseTiling = { ...base, ctasPerSm: fit.ctasPerSm, splits: 1, packGqa: false }
     const schedule = new DenseSchedule({ shape, phase: "train", tiling: forward, backwardTiling: tiling })
-    const cost = priceDense(schedule, device)
-    const kernelCost = cost.kernels.find((k) => k.name === "backward")
-    const priced = { tiling, seconds: kernelCost?.seconds ?? cost.seconds, memorySeconds: memorySeconds(kernelCost?.resourceSeconds ?? cost.resourceSeconds) }
-    considered++
-    if (better(priced, best)) best = priced
+    const backwardCost = (waves: WaveModel) => {
+      const cost = priceDense(schedule, device, waves)
+      return cost.kernels.find((k) => k.name === "backward") ?? cost
+    }
+    contenders.push({
+      bound: backwardCost("lower-bound").seconds,
+      exact: () => {
+        const cost = backwardCost("exact")
+        return { tiling, seconds: cost.seconds, memorySeconds: memorySeconds(cost.resourceSeconds) }
+      }
+    })
   }
+  const best = pickBest(priceContenders(contenders))
   if (!best) throw noLegalTiling(device, rejected)
-  return { best: best.tiling, considered }
+  return { best: best.tiling, considered: contenders.length }
 }
 
 function noLegalTiling(device: DeviceRates, rejected: ReadonlyArray<Rejection>): PlanError {

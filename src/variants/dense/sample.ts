@@ -133,28 +133,32 @@ class TaskBuilder {
   }
 
   /**
-   * Splits of the row group `member` belongs to, each run whole and combined on
-   * the host: all of them when they fit the budget less four tiles for the
-   * first, last, diagonal and interior checks, else as many leading
-   * splits as fit (at least two), whose combine is checked over their keys.
+   * Splits of the row group `member` belongs to, run from a fresh state and
+   * combined on the host. All splits run whole when they fit the budget (less
+   * four tiles for the first, last, diagonal and interior checks). Otherwise up
+   * to four splits run their leading tiles: combining states over any disjoint
+   * key subsets is exact, so the check still covers the combine step.
    */
   splits(member: DenseWorkItem): SampledUnit | undefined {
     const splits = this.schedule.tiling.splits
     const firstIndex = member.index - member.split
-    const items: DenseWorkItem[] = []
-    const stepLists: Array<ReadonlyArray<TileStep>> = []
-    let total = 0
-    for (let split = 0; split < splits; split++) {
-      const item = this.schedule.item(firstIndex + split)
-      const steps = this.schedule.steps(item)
-      if (total + steps.length > this.options.budgetSteps - 4) break
-      items.push(item)
-      stepLists.push(steps)
-      total += steps.length
+    const allow = this.options.budgetSteps - 4
+    const items = Array.from({ length: splits }, (_, split) => this.schedule.item(firstIndex + split))
+    const stepLists = items.map((item) => this.schedule.steps(item)).filter((steps) => steps.length > 0)
+    const total = stepLists.reduce((sum, steps) => sum + steps.length, 0)
+
+    let chosen = items.filter((item) => this.schedule.steps(item).length > 0)
+    let chosenSteps = stepLists
+    if (total > allow) {
+      const count = Math.min(4, chosen.length)
+      const perSplit = Math.floor(allow / count)
+      if (count < 2 || perSplit < 1) return undefined
+      chosen = chosen.slice(0, count)
+      chosenSteps = stepLists.slice(0, count).map((steps) => steps.slice(0, perSplit))
     }
-    if (items.length < 2) return undefined
-    const tasks = items.map((item, index) => this.task(item, stepLists[index]!, false, false))
-    return this.unit("splits", "split-combine", items, tasks, stepLists)
+    if (chosen.length < 2) return undefined
+    const tasks = chosen.map((item, index) => this.task(item, chosenSteps[index]!, false, false))
+    return this.unit("splits", "split-combine", chosen, tasks, chosenSteps)
   }
 
   private unit(

@@ -107,7 +107,7 @@ export class DenseSchedule implements Schedule<DenseWorkItem> {
     const queryTile = Math.floor(index / tiling.splits) % this.queryTiles
     const headSlot = Math.floor(index / (tiling.splits * this.queryTiles)) % (shape.heads / this.headsPerItem)
     const batch = Math.floor(index / this.itemsPerBatch)
-    const heads = Array.from({ length: this.headsPerItem }, (_, k) => headSlot * this.headsPerItem + k)
+    const heads = this.headsOf(headSlot)
     const queryStart = queryTile * this.queryTileRows
     const queryEnd = Math.min(shape.seqLenQ, queryStart + this.queryTileRows)
     const { keyStart, keyEnd } = this.splitRange(split)
@@ -155,6 +155,18 @@ export class DenseSchedule implements Schedule<DenseWorkItem> {
       split: 0,
       rows: tiling.blockN
     }
+  }
+
+  private readonly headLists = new Map<number, ReadonlyArray<number>>()
+
+  /** The query heads of head slot `slot`, shared between items (items are immutable). */
+  private headsOf(slot: number): ReadonlyArray<number> {
+    let heads = this.headLists.get(slot)
+    if (!heads) {
+      heads = Array.from({ length: this.headsPerItem }, (_, k) => slot * this.headsPerItem + k)
+      this.headLists.set(slot, heads)
+    }
+    return heads
   }
 
   /** Keys of split `split`: whole key tiles, shared out as evenly as possible. */

@@ -1,0 +1,186 @@
+import { Effect } from "effect"
+import { mkdirSync, writeFileSync } from "node:fs"
+import { cpus } from "node:os"
+import { join } from "node:path"
+import { planOperation } from "../src/estimate.js"
+import { runAttentionTile } from "../src/exec/attention-step.js"
+import { isHeadlessGlAvailable } from "../src/exec/backend.js"
+import { fillRow, TensorId } from "../src/exec/data.js"
+import { TilePool, tilePoolLayer } from "../src/exec/pool.js"
+import type { AttentionTileTask, Backend } from "../src/exec/task.js"
+import { loadProfile, shippedProfileIds } from "../src/hardware/load.js"
+import { packageRoot } from "../src/paths.js"
+import type { AttentionShape, Phase } from "../src/workload/shape.js"
+
+// Benchmarks for attnsim. Writes bench-results/results.json and results.md.
+// Every ratio is measured within this one run, since machines here are shared.
+
+const llama: Omit<AttentionShape, "seqLenQ" | "seqLenKV" | "batch"> = { heads: 32, kvHeads: 8, headDim: 128, headDimV: 128, causal: true, dtype: "bf16" }
+
+/** Repeat `work` for about `seconds`, return calls per second. */
+function rate(work: () => void, seconds = 1.5): { perSecond: number; calls: number } {
+  work()
+  const started = performance.now()
+  let calls = 0
+  while (performance.now() - started < seconds * 1000) {
+    work()
+    calls++
+  }
+  return { perSecond: calls / ((performance.now() - started) / 1000), calls }
+}
+
+function shapeFor(phase: Phase, seqLen: number): AttentionShape {
+  return { ...llama, batch: phase === "decode" ? 8 : 1, seqLenQ: phase === "decode" ? 1 : seqLen, seqLenKV: seqLen }
+}
+
+function benchEstimates() {
+  const h100 = loadProfile("h100-sxm")
+  const single = {
+    prefill32k: rate(() => planOperation({ variant: "dense", shape: shapeFor("prefill", 32768), phase: "prefill" }, h100)),
+    decode128k: rate(() => planOperation({ variant: "dense", shape: shapeFor("decode", 131072), phase: "decode" }, h100)),
+    train8k: rate(() => planOperation({ variant: "dense", shape: shapeFor("train", 8192), phase: "train" }, h100))
+  }
+
+  const profiles = shippedProfileIds().map((id) => loadProfile(id))
+  const phases: Phase[] = ["prefill", "decode", "train"]
+  const seqLens = [4096, 8192, 16384, 32768, 65536, 131072]
+  const sweepSize = profiles.length * phases.length * seqLens.length
+  const sweep = rate(() => {
+    for (const profile of profiles) {
+      for (const phase of phases) {
+        for (const seqLen of seqLens) {
+          const dtype = profile.compute.tensor.bf16 ? "bf16" : "fp16"
+          planOperation({ variant: "dense", shape: { ...shapeFor(phase, seqLen), dtype }, phase }, profile)
+        }
+      }
+    }
+  }, 3)
+  return {
+    singleEstimatesPerSecond: Object.fromEntries(Object.entries(single).map(([k, v]) => [k, Number(v.perSecond.toFixed(1))])),
+    sweep: { estimates: sweepSize, sweepsPerSecond: Number(sweep.perSecond.toFixed(3)), estimatesPerSecond: Number((sweep.perSecond * sweepSize).toFixed(1)) }
+  }
+}
+
+function tileTask(backend: Backend, steps: number): AttentionTileTask {
+  const rows = 128
+  const blockN = 64
+  const dim = 128
+  const q = new Float32Array(rows * dim)
+  const k = new Float32Array(steps * blockN * dim)
+  const v = new Float32Array(steps * blockN * dim)
+  for (let r = 0; r < rows; r++) fillRow(q, r * dim, dim, { seed: 1, tensor: TensorId.query, batch: 0, head: 0, position: r }, "bf16")
+  for (let j = 0; j < steps * blockN; j++) {
+    fillRow(k, j * dim, dim, { seed: 1, tensor: TensorId.key, batch: 0, head: 0, position: j }, "bf16")
+    fillRow(v, j * dim, dim, { seed: 1, tensor: TensorId.value, batch: 0, head: 0, position: j }, "bf16")
+  }
+  return {
+    kind: "attention-forward",
+    id: "bench",
+    backend,
+    rows,
+    realRows: rows,
+    blockN,
+    headDim: dim,
+    headDimV: dim,
+    elementBytes: 2,
+    scale: 1 / Math.sqrt(dim),
+    stepStart: Float32Array.from({ length: steps }, (_, s) => s * blockN),
+    stepKeys: new Float32Array(steps).fill(blockN),
+    q,
+    k,
+    v,
+    rowLo: new Float32Array(rows),
+    rowHi: new Float32Array(rows).fill(steps * blockN),
+    finalize: false
+  }
+}
+
+/** GFLOP/s of the gpu.js tile kernels alone (the float64 reference is timed apart). */
+function benchKernels() {
+  const backends: Backend[] = ["webasm", "cpu", ...(isHeadlessGlAvailable() ? (["gl"] as Backend[]) : [])]
+  const results: Record<string, { gflopsPerSecond: number; stepsTimed: number; ranOn: string }> = {}
+  for (const backend of backends) {
+    runAttentionTile(tileTask(backend, 1))
+    let flops = 0
+    let seconds = 0
+    let steps = 0
+    let ranOn = backend as string
+    while (seconds < 2) {
+      const result = runAttentionTile(tileTask(backend, 4))
+      flops += result.counted.tensorFlops
+      seconds += result.kernelSeconds
+      steps += result.counted.steps
+      ranOn = result.backend
+    }
+    results[backend] = { gflopsPerSecond: Number((flops / seconds / 1e9).toFixed(3)), stepsTimed: steps, ranOn }
+  }
+  return { tile: "128 query rows × 64 keys, head dim 128, online softmax (5 kernels per tile)", backends: results }
+}
+
+/** Wall time of a fixed batch of tile tasks on 1 worker and on 2 workers. */
+async function benchPool() {
+  const tasks = 24
+  const time = (workers: number) =>
+    Effect.runPromise(
+      Effect.gen(function* () {
+        const pool = yield* TilePool
+        yield* Effect.forEach(Array.from({ length: 2 }, () => tileTask("webasm", 1)), (task) => pool.run(task), { concurrency: "unbounded" })
+        const started = performance.now()
+        yield* Effect.forEach(Array.from({ length: tasks }, () => tileTask("webasm", 4)), (task) => pool.run(task), { concurrency: "unbounded" })
+        return (performance.now() - started) / 1000
+      }).pipe(Effect.provide(tilePoolLayer({ workers })))
+    )
+  const one = await time(1)
+  const two = await time(2)
+  return { tasks, stepsPerTask: 4, oneWorkerSeconds: Number(one.toFixed(3)), twoWorkerSeconds: Number(two.toFixed(3)), speedup: Number((one / two).toFixed(2)) }
+}
+
+async function main(): Promise<void> {
+  const machine = { cpu: cpus()[0]?.model ?? "unknown", logicalCores: cpus().length, node: process.version, date: new Date().toISOString() }
+  console.log("benchmarking estimates…")
+  const estimates = benchEstimates()
+  console.log("benchmarking tile kernels…")
+  const kernels = benchKernels()
+  console.log("benchmarking the worker pool…")
+  const pool = await benchPool()
+  const results = { machine, estimates, kernels, pool }
+
+  const dir = join(packageRoot(), "bench-results")
+  mkdirSync(dir, { recursive: true })
+  writeFileSync(join(dir, "results.json"), JSON.stringify(results, null, 2) + "\n")
+  writeFileSync(join(dir, "results.md"), renderMarkdown(results))
+  console.log(JSON.stringify(results, null, 2))
+  console.log(`wrote ${join("bench-results", "results.json")} and results.md`)
+}
+
+function renderMarkdown(results: { machine: Record<string, unknown>; estimates: ReturnType<typeof benchEstimates>; kernels: ReturnType<typeof benchKernels>; pool: Awaited<ReturnType<typeof benchPool>> }): string {
+  const { machine, estimates, kernels, pool } = results
+  return [
+    "# attnsim benchmark results",
+    "",
+    `Measured by \`npm run bench\` on ${machine.cpu}, ${machine.logicalCores} logical cores, Node ${machine.node}, ${machine.date}. Ratios come from this one run.`,
+    "",
+    "## Estimates (cost model, planner included)",
+    "",
+    "| operation | estimates/s |",
+    "|---|---:|",
+    ...Object.entries(estimates.singleEstimatesPerSecond).map(([name, value]) => `| ${name} | ${value} |`),
+    `| sweep of ${estimates.sweep.estimates} (9 profiles × 3 phases × 6 lengths) | ${estimates.sweep.estimatesPerSecond} |`,
+    "",
+    `## Tile kernels (${kernels.tile})`,
+    "",
+    "| backend | GFLOP/s | tiles timed | ran on |",
+    "|---|---:|---:|---|",
+    ...Object.entries(kernels.backends).map(([name, value]) => `| ${name} | ${value.gflopsPerSecond} | ${value.stepsTimed} | ${value.ranOn} |`),
+    "",
+    "## Worker pool",
+    "",
+    `${pool.tasks} tasks of ${pool.stepsPerTask} tiles: ${pool.oneWorkerSeconds} s on 1 worker, ${pool.twoWorkerSeconds} s on 2 workers, speedup ${pool.speedup}×.`,
+    ""
+  ].join("\n")
+}
+
+main().catch((error) => {
+  console.error(error)
+  process.exit(1)
+})
