@@ -69,4 +69,10 @@ async function main(): Promise<void> {
     .parseAsync()
 }
 
+// A closed pipe (`attnsim profiles | head`) ends the output, not the program with a trace.
+process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+  if (error.code === "EPIPE") process.exit(0)
+  reportError(error)
+})
+
 main().catch(reportError)

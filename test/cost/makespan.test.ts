@@ -3,8 +3,8 @@ import { longestFirstMakespan, type DurationClass } from "../../src/cost/makespa
 import { SeededRandom } from "../support/random.js"
 
 /**
- * The makespan by definition: expand the classes into single CTAs, sort them
- * longest first and give each to the slot with the least load so far.
+ * Computes the makespan by definition: expand the classes into single CTAs, sort
+ * them longest first and give each to the slot with the least load so far.
  */
 function greedyMakespan(classes: ReadonlyArray<DurationClass>, slots: number): number {
   const ctas: number[] = []

@@ -10,7 +10,7 @@ export class SeededRandom {
     this.state = seed >>> 0 || 0x9e3779b9
   }
 
-  /** A float in [0, 1). */
+  /** Returns the next float in [0, 1). */
   next(): number {
     let x = this.state
     x ^= x << 13
@@ -20,12 +20,12 @@ export class SeededRandom {
     return this.state / 4294967296
   }
 
-  /** An integer in [low, high], both ends included. */
+  /** Returns an integer in [low, high], both ends included. */
   int(low: number, high: number): number {
     return low + Math.floor(this.next() * (high - low + 1))
   }
 
-  /** One element of a non-empty array. */
+  /** Returns one element of a non-empty array, each equally likely. */
   pick<T>(items: ReadonlyArray<T>): T {
     return items[this.int(0, items.length - 1)]!
   }

@@ -3,9 +3,10 @@ import { sumClamped, visibleKeys, visiblePairs, visiblePairsInTile, type MaskSpe
 import { SeededRandom } from "../support/random.js"
 
 /**
- * Whether query `query` sees key `key`, from the definition: with a causal mask
- * the last query sits at the last key (bottom-right alignment), so query i is at
- * key position i + seqLenKV − seqLenQ and sees the `window` keys ending there.
+ * Checks whether query `query` attends to key `key`, from the definition: with a
+ * causal mask the last query sits at the last key (bottom-right alignment), so
+ * query i is at key position i + seqLenKV − seqLenQ and attends to the `window`
+ * keys ending there.
  */
 function isVisible(mask: MaskSpec, query: number, key: number): boolean {
   if (key < 0 || key >= mask.seqLenKV) return false
@@ -15,7 +16,7 @@ function isVisible(mask: MaskSpec, query: number, key: number): boolean {
   return mask.window === undefined || key > position - mask.window
 }
 
-/** Visible pairs of a tile, counted one (query, key) at a time through visibleKeys. */
+/** Counts the visible pairs of a tile one (query, key) at a time, through visibleKeys. */
 function bruteForcePairs(mask: MaskSpec, queryStart: number, queryEnd: number, keyStart: number, keyEnd: number): number {
   let pairs = 0
   for (let query = queryStart; query < queryEnd; query++) {
@@ -35,25 +36,25 @@ interface MaskCase {
 }
 
 const cases: ReadonlyArray<MaskCase> = [
-  // 8·9/2 = 36: row i sees i + 1 keys.
+  // 8·9/2 = 36: row i attends to i + 1 keys.
   { name: "causal prefill", mask: { seqLenQ: 8, seqLenKV: 8, causal: true }, pairs: 36 },
   { name: "non-causal prefill", mask: { seqLenQ: 8, seqLenKV: 8, causal: false }, pairs: 64 },
   { name: "non-causal cross lengths", mask: { seqLenQ: 5, seqLenKV: 11, causal: false }, pairs: 55 },
-  // One query at the end of a 16-token cache sees all of it.
+  // One query at the end of a 16-token cache attends to all of it.
   { name: "causal decode", mask: { seqLenQ: 1, seqLenKV: 16, causal: true }, pairs: 16 },
-  // A chunk of 4 queries after a 6-token prefix: rows see 7, 8, 9, 10 keys.
+  // A chunk of 4 queries after a 6-token prefix: rows attend to 7, 8, 9 and 10 keys.
   { name: "chunked prefill", mask: { seqLenQ: 4, seqLenKV: 10, causal: true }, pairs: 34 },
-  // Queries 0..5 sit before key 0 and see nothing; queries 6..9 see 1..4 keys.
+  // Queries 0..5 come before key 0 and attend to no key. Queries 6..9 attend to 1..4 keys.
   { name: "more queries than keys", mask: { seqLenQ: 10, seqLenKV: 4, causal: true }, pairs: 10 },
   // Window 1 keeps only the diagonal.
   { name: "window 1", mask: { seqLenQ: 8, seqLenKV: 8, causal: true, window: 1 }, pairs: 8 },
-  // Rows see min(i + 1, 3) keys: 1 + 2 + 3·6.
+  // Row i attends to min(i + 1, 3) keys: 1 + 2 + 3·6.
   { name: "window 3", mask: { seqLenQ: 8, seqLenKV: 8, causal: true, window: 3 }, pairs: 21 },
   { name: "window beyond sequence", mask: { seqLenQ: 8, seqLenKV: 8, causal: true, window: 100 }, pairs: 36 },
   { name: "decode with window 3", mask: { seqLenQ: 1, seqLenKV: 16, causal: true, window: 3 }, pairs: 3 },
-  // Rows at positions 6..9 each see 3 keys.
+  // Rows at positions 6..9 each attend to 3 keys.
   { name: "chunked prefill window 3", mask: { seqLenQ: 4, seqLenKV: 10, causal: true, window: 3 }, pairs: 12 },
-  // Rows at positions 0..3 see 1, 2, 2, 2 keys.
+  // Rows at positions 0..3 attend to 1, 2, 2 and 2 keys.
   { name: "more queries window 2", mask: { seqLenQ: 10, seqLenKV: 4, causal: true, window: 2 }, pairs: 7 }
 ]
 
@@ -125,7 +126,7 @@ describe("visiblePairsInTile", () => {
 })
 
 describe("sumClamped", () => {
-  /** Sum over i in [0, n) of clamp(start + i, low, high), one term at a time. */
+  /** Sums clamp(start + i, low, high) over i in [0, n), one term at a time. */
   function loopSum(n: number, start: number, low: number, high: number): number {
     let sum = 0
     for (let i = 0; i < n; i++) sum += Math.min(high, Math.max(low, start + i))

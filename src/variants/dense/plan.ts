@@ -120,10 +120,10 @@ interface Candidate {
 }
 
 /**
- * The kept tiling: the least memory time among those within tieTolerance of the
- * fastest, the first such on equal memory time. Comparing against the fastest,
- * not against the best so far, keeps a chain of near-ties from drifting away
- * from it. Undefined when there are no candidates.
+ * Picks the tiling to keep: the least memory time among those within
+ * tieTolerance of the fastest, the first one on equal memory time. Comparing
+ * with the fastest rather than the best so far keeps a chain of near-ties from
+ * drifting away from it. Returns undefined when there are no candidates.
  */
 function pickBest(candidates: ReadonlyArray<Candidate>): Candidate | undefined {
   const fastest = candidates.reduce((min, c) => Math.min(min, c.seconds), Number.POSITIVE_INFINITY)

@@ -1,6 +1,7 @@
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
 import { componentKeys, sumComponents, type Resource } from "../../../src/cost/breakdown.js"
+import type { WorkCounts } from "../../../src/cost/counts.js"
 import { deviceRates, type DeviceRates } from "../../../src/hardware/device.js"
 import { loadProfile, shippedProfileIds } from "../../../src/hardware/load.js"
 import { parseOverride } from "../../../src/hardware/overrides.js"
@@ -21,7 +22,7 @@ function attention(fields: Partial<AttentionShape> & Pick<AttentionShape, "seqLe
 
 const deviceCache = new Map<string, DeviceRates>()
 
-/** The bf16 rates of a shipped profile with what-if overrides, loaded once per distinct request. */
+/** Loads the bf16 rates of a shipped profile with what-if overrides, once per distinct list of overrides. */
 function device(id: string, overrides: ReadonlyArray<string> = []): DeviceRates {
   const key = [id, ...overrides].join("|")
   let rates = deviceCache.get(key)
@@ -44,19 +45,19 @@ function plan(request: DenseRequest, id: string, overrides: ReadonlyArray<string
   return result
 }
 
-/** An HBM bandwidth halfway between the profile's and the next faster level's (the profile check rejects HBM at or above it). */
+/** Builds an override that raises HBM bandwidth halfway to the next faster level, which the profile check requires HBM to stay below. */
 function fasterHbm(profile: HardwareProfile): string {
   const hbm = profile.memory.hbm.bandwidth.value
   const upper = profile.memory.llc?.bandwidth.value ?? profile.memory.l2.bandwidth.value
   return `memory.hbm.bandwidth=${((hbm + upper) / 2 / 1e9).toFixed(0)} GB/s`
 }
 
-/** An achievable tensor fraction halfway between the profile's and 1. */
+/** Builds an override that raises the achievable tensor fraction halfway to 1. */
 function fasterTensor(profile: HardwareProfile): string {
   return `achievable.tensor=${(profile.achievable.tensor.value + 1) / 2}`
 }
 
-/** The sustained clock raised to the maximum clock, or undefined where it already runs there. */
+/** Builds an override that raises the sustained clock to the maximum clock, or returns undefined where it already runs there. */
 function fasterClock(profile: HardwareProfile): string | undefined {
   const { sustained, peak, max } = profile.compute.clock
   const ceiling = max?.value ?? peak.value
@@ -72,7 +73,7 @@ function profileOf(id: string): HardwareProfile {
   return profile
 }
 
-/** What-if changes that add one kind of throughput, per profile; each must leave every operation no slower. */
+/** What-if changes that each add one kind of throughput to a profile. None may make an operation slower. */
 function speedups(id: string): ReadonlyArray<{ name: string; override: string }> {
   const profile = profileOf(id)
   const clock = fasterClock(profile)
@@ -84,16 +85,16 @@ function speedups(id: string): ReadonlyArray<{ name: string; override: string }>
 }
 
 describe("GQA decode", () => {
-  // Batch 8 at a 32k-token cache; 32 query heads share 32, 8 or 1 KV heads.
-  const request = (kvHeads: number): DenseRequest => ({ shape: attention({ batch: 8, kvHeads, seqLenQ: 1, seqLenKV: 32768 }), phase: "decode" })
-  const mha = plan(request(32), "h100-sxm")
-  const gqa = plan(request(8), "h100-sxm")
-  const mqa = plan(request(1), "h100-sxm")
+  // Batch 8 at a 32k-token cache, with 32 query heads sharing 32, 8 or 1 KV heads.
+  const decode = (kvHeads: number): DensePlan => plan({ shape: attention({ batch: 8, kvHeads, seqLenQ: 1, seqLenKV: 32768 }), phase: "decode" }, "h100-sxm")
 
   it("HBM bytes scale with KV heads", () => {
-    // The K/V cache read scales with KV heads exactly. Query, output and split-KV
-    // partials depend on the query heads only; at batch 8 and 32k keys they are
-    // at most about 1.6 % of the MQA cache read, hence the 2 % tolerance.
+    const mha = decode(32)
+    const gqa = decode(8)
+    const mqa = decode(1)
+    // The K/V cache read scales exactly with KV heads. Query, output and split-KV
+    // partial bytes depend on the query heads only. At batch 8 and 32k keys they
+    // are about 1.7 % of the MQA cache read, so the tolerance is 2 %.
     const tolerance = 0.02
     const mhaOverGqa = mha.cost.counts.bytes.hbm / gqa.cost.counts.bytes.hbm
     const mhaOverMqa = mha.cost.counts.bytes.hbm / mqa.cost.counts.bytes.hbm
@@ -106,21 +107,21 @@ describe("GQA decode", () => {
     // Every query head still scores every cached key: 2 FLOPs × (dk + dv) per pair.
     const pairFlops = 2 * 8 * 32 * 32768 * (128 + 128)
 
-    expect(mha.cost.counts.usefulFlops).toBe(pairFlops)
-    expect(gqa.cost.counts.usefulFlops).toBe(pairFlops)
-    expect(mqa.cost.counts.usefulFlops).toBe(pairFlops)
+    for (const kvHeads of [32, 8, 1]) {
+      expect(decode(kvHeads).cost.counts.usefulFlops, `${kvHeads} KV heads`).toBe(pairFlops)
+    }
   })
 })
 
 describe("causal FLOP counts", () => {
   const shape = attention({ heads: 1, kvHeads: 1, headDim: 8, headDimV: 8, seqLenQ: 4, seqLenKV: 4 })
-  const counts = plan({ shape, phase: "prefill" }, "h100-sxm").cost.counts
+  const counts = (): WorkCounts => plan({ shape, phase: "prefill" }, "h100-sxm").cost.counts
 
   it("useful FLOPs count exact pairs", () => {
     // A causal 4×4 mask allows 1 + 2 + 3 + 4 = 10 pairs, each 2·(8 + 8) FLOPs.
     const exactPairFlops = 10 * 2 * (8 + 8)
 
-    expect(counts.usefulFlops).toBe(exactPairFlops)
+    expect(counts().usefulFlops).toBe(exactPairFlops)
   })
 
   it("convention FLOPs halve the square", () => {
@@ -131,7 +132,7 @@ describe("causal FLOP counts", () => {
   })
 
   it("executed FLOPs cover useful ones", () => {
-    expect(counts.tensorFlops).toBeGreaterThanOrEqual(counts.usefulFlops)
+    expect(counts().tensorFlops).toBeGreaterThanOrEqual(counts().usefulFlops)
   })
 })
 
@@ -143,7 +144,7 @@ interface PricedCase {
   readonly backwardTiling: DenseTiling | undefined
 }
 
-/** A legal tiling of the base device, chosen by `pick` among the candidates that fit. */
+/** Picks a legal tiling of the base device: candidate `pick`, counted modulo the candidates that fit. */
 function fittingTiling(rates: DeviceRates, shape: AttentionShape, kernel: KernelGeneration, backward: boolean, pick: number): DenseTiling {
   const fitting = candidateShapes(kernel, backward).flatMap((candidate) => {
     const fit = residency({ ...candidate, headDim: shape.headDim, headDimV: shape.headDimV, elementBytes: rates.elementBytes }, rates)
@@ -212,12 +213,12 @@ function priceCase(priced: PricedCase, rates: DeviceRates): number {
 }
 
 /**
- * A handful of planned operations across phases, masks, GQA and profiles; the
- * planner's search makes each cost tens of milliseconds, so the table stays small.
+ * Planned operations across phases, masks, GQA and profiles. The planner's
+ * search takes tens of milliseconds per plan, so the table stays small.
  */
 const plannedCases: ReadonlyArray<{ name: string; id: string; request: DenseRequest }> = [
   {
-    // Before the planner compared near-ties with the fastest tiling, raising HBM bandwidth made this plan 2.4 % slower.
+    // A planner that compares each tiling with the best so far drifts through near-ties here and plans 2.4 % slower with more HBM bandwidth.
     name: "h100 short GQA decode",
     id: "h100-sxm",
     request: { shape: attention({ batch: 4, kvHeads: 4, headDim: 64, headDimV: 64, seqLenQ: 1, seqLenKV: 1024 }), phase: "decode" }
@@ -253,8 +254,8 @@ describe("more throughput", () => {
   for (const { name, id, request } of plannedCases) {
     it(`${name} plan never slower`, () => {
       // The planner keeps a tiling up to tieTolerance slower than the fastest
-      // when it moves less memory, so a faster device can change the pick by that
-      // much: kept(faster) ≤ (1 + tol)·fastest(faster) ≤ (1 + tol)·kept(base).
+      // when it moves less memory. So kept(faster) ≤ (1 + tol)·fastest(faster)
+      // ≤ (1 + tol)·kept(base), and a faster device may change the pick by that much.
       const before = plan(request, id).cost.seconds
 
       for (const { name: what, override } of speedups(id)) {
@@ -329,7 +330,7 @@ describe("bound resource", () => {
       const { cost } = plan(request, "h100-sxm")
 
       expect(memoryResources, JSON.stringify(cost.resourceSeconds)).not.toContain(cost.bound)
-      expect(cost.components.memoryStall).toBe(0)
+      expect(cost.components.memoryStall).toBeLessThan(0.01 * cost.seconds)
     })
   }
 })
@@ -395,11 +396,24 @@ describe("planner", () => {
 
 describe("split-KV", () => {
   it("small-batch decode splits", () => {
-    // 1 sequence × 8 KV heads is far fewer CTAs than h100's 132 SMs.
+    // Without split-KV, 1 sequence × 32 heads makes at most 32 CTAs for h100's 132 SMs.
     const result = plan({ shape: attention({ kvHeads: 8, seqLenQ: 1, seqLenKV: 32768 }), phase: "decode" }, "h100-sxm")
 
     expect(result.tiling.splits).toBeGreaterThan(1)
     expect(result.cost.kernels.map((kernel) => kernel.name)).toContain("combine")
+  })
+
+  it("split partials reach HBM", () => {
+    const shape = attention({ kvHeads: 8, seqLenQ: 1, seqLenKV: 32768 })
+    const result = plan({ shape, phase: "decode" }, "h100-sxm")
+    const forward = result.cost.kernels.find((kernel) => kernel.name === "forward")!
+    const combine = result.cost.kernels.find((kernel) => kernel.name === "combine")!
+    // Each split writes an FP32 output row and its log-sum-exp for every query row; the combine kernel reads them all.
+    const partialBytes = result.tiling.splits * shape.batch * shape.heads * shape.seqLenQ * (shape.headDimV + 1) * 4
+    const cacheBytes = shape.batch * shape.kvHeads * shape.seqLenKV * (shape.headDim + shape.headDimV) * 2
+
+    expect(forward.counts.bytes.hbm).toBeGreaterThanOrEqual(cacheBytes + partialBytes)
+    expect(combine.counts.bytes.hbm).toBeGreaterThanOrEqual(partialBytes)
   })
 
   it("large prefill does not split", () => {

@@ -57,7 +57,7 @@ const cases: ReadonlyArray<ScheduleCase> = [
     tiling: tiling({ blockM: 16, blockN: 16, packGqa: true })
   },
   {
-    // A 16-row tile holds 4 positions of the 4 heads, so 5 positions take 2 items per group.
+    // A 16-row tile fits 4 positions of the 4 heads, so 5 positions need 2 items per group.
     name: "GQA packed chunked prefill",
     shape: shape({ heads: 4, kvHeads: 1, seqLenQ: 5, seqLenKV: 40 }),
     phase: "prefill",
@@ -95,7 +95,7 @@ const cases: ReadonlyArray<ScheduleCase> = [
     tiling: tiling({ blockM: 8, blockN: 4 })
   },
   {
-    // Queries 0..17 sit before key 0 and see nothing.
+    // Queries 0..17 come before key 0 and attend to no key.
     name: "more queries than keys",
     shape: shape({ heads: 2, kvHeads: 2, seqLenQ: 30, seqLenKV: 12 }),
     phase: "prefill",
@@ -122,7 +122,7 @@ const cases: ReadonlyArray<ScheduleCase> = [
     backwardTiling: tiling({ blockM: 4, blockN: 8 })
   },
   {
-    // Small odd tiles put the last query that sees a key tile at the start of a query tile.
+    // Small odd tiles put the last query that attends to a key tile at the start of a query tile.
     name: "train window small tiles",
     shape: shape({ seqLenQ: 23, seqLenKV: 23, window: 3 }),
     phase: "train",
@@ -158,16 +158,13 @@ function allItems(schedule: DenseSchedule): DenseWorkItem[] {
   return Array.from({ length: schedule.size }, (_, index) => schedule.item(index))
 }
 
-/** Whether `query` sees `key`, through the mask's own visibleKeys. */
+/** Checks whether `query` attends to `key`, through the mask's own visibleKeys. */
 function visible(attention: AttentionShape, query: number, key: number): boolean {
   const { lo, hi } = visibleKeys(attention, query)
   return key >= lo && key < hi
 }
 
-/**
- * Times each (batch, query head, query, key) pair is covered, one counter per
- * pair; `describe` names a pair for failure messages.
- */
+/** Coverage counters, one per (batch, query head, query, key) pair. */
 class PairCoverage {
   readonly counts: Uint16Array
 
@@ -184,7 +181,7 @@ class PairCoverage {
     this.counts[this.index(batch, head, query, key)]! += 1
   }
 
-  /** Visible pairs covered other than exactly once, at most `limit` of them. */
+  /** Lists the visible pairs covered other than exactly once, at most `limit` of them. */
   wrongVisible(limit = 10): string[] {
     const { batch: batches, heads, seqLenQ, seqLenKV } = this.attention
     const wrong: string[] = []
