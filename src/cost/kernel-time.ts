@@ -130,9 +130,26 @@ function timeClass(c: CtaClass, spec: KernelSpec, device: DeviceRates, activeSlo
   }
 }
 
+/**
+ * The resource that limits the time. Compute (matrix products plus the softmax
+ * not hidden behind them) and memory overlap, so whichever of the two is longer
+ * is the bound: within compute the longer of tensor and softmax work (exp or
+ * vector), within memory the busiest level. Latency or launch overhead win when
+ * they exceed both.
+ */
 function boundResource(resources: ResourceSeconds, components: TimeComponents): Resource {
+  const compute = components.tensor + components.softmaxExposed
+  const memoryLevels: Array<[Resource, number]> = [
+    ["hbm", resources.hbm],
+    ["l2", resources.l2],
+    ["smem", resources.smem]
+  ]
+  const memory = memoryLevels.reduce((best, entry) => (entry[1] > best[1] ? entry : best))
+  const softmax: [Resource, number] = resources.exp >= resources.vector ? ["exp", resources.exp] : ["vector", resources.vector]
+  const computeBound: [Resource, number] = [resources.tensor >= softmax[1] ? "tensor" : softmax[0], compute]
+
   const candidates: Array<[Resource, number]> = [
-    ...(Object.entries(resources) as Array<[Resource, number]>),
+    memory[1] > compute ? memory : computeBound,
     ["latency", components.latency],
     ["launch", components.launch]
   ]

@@ -23,8 +23,12 @@ export interface GenerationParameters {
    * round trip through shared memory between products. Fitted: see below.
    */
   readonly backwardMmaEfficiency: number
-  /** MMA rows one shared-memory reader consumes: a warp's rows (fa2) or a warpgroup's 64 (fa3). */
-  readonly readersPerCta: (warps: number) => number
+  /**
+   * Consumers that each read a staged K/V tile from shared memory: the warps
+   * (fa2) or consumer warpgroups (fa3) that hold at least one of the `rows`
+   * MMA rows (16 per warp, 64 per warpgroup).
+   */
+  readonly readersPerCta: (warps: number, rows: number) => number
   /** Smallest MMA tile height; decode pads packed query rows up to it. */
   readonly mmaRows: number
 }
@@ -53,14 +57,14 @@ export const generations: Record<KernelGeneration, GenerationParameters> = {
     mma: "sync",
     softmaxOverlap: fitted.fa2.softmaxOverlap,
     backwardMmaEfficiency: fitted.fa2.backwardMmaEfficiency,
-    readersPerCta: (warps) => warps,
+    readersPerCta: (warps, rows) => Math.max(1, Math.min(warps, Math.ceil(rows / 16))),
     mmaRows: 16
   },
   fa3: {
     mma: "async",
     softmaxOverlap: fitted.fa3.softmaxOverlap,
     backwardMmaEfficiency: fitted.fa2.backwardMmaEfficiency,
-    readersPerCta: (warps) => Math.max(1, Math.floor(warps / 4) - 1),
+    readersPerCta: (warps, rows) => Math.max(1, Math.min(Math.floor(warps / 4) - 1, Math.ceil(rows / 64))),
     mmaRows: 64
   }
 }
@@ -73,6 +77,13 @@ export const generations: Record<KernelGeneration, GenerationParameters> = {
  * dS = P ⊙ (dP − D) and its conversion: 6 instructions.
  */
 export const vectorFlopsPerScore = { forward: 8, backward: 12 } as const
+
+/**
+ * Extra vector work per score of a partly masked tile: comparing the key index
+ * with the row's visible range and selecting −∞, 2 instructions (4 FLOP at the
+ * FMA convention). Fully visible tiles skip it.
+ */
+export const maskFlopsPerScore = 4
 
 /** Extra vector work per row per key tile: rescaling the output accumulator by exp(m_old − m_new). */
 export const rescaleFlopsPerOutputElement = 2

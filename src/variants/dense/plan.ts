@@ -34,7 +34,7 @@ export interface DensePlan {
   readonly cost: CostBreakdown
   /** Tilings that cannot run on the device, with the reason. */
   readonly rejected: ReadonlyArray<Rejection>
-  /** Legal tilings priced. */
+  /** Legal tilings ranked; those whose lower bound could not win were not priced exactly. */
   readonly considered: number
 }
 

@@ -2,7 +2,7 @@ import type { WorkCounts } from "../../cost/counts.js"
 import type { AttentionShape, Phase } from "../../workload/shape.js"
 import { visibleKeys, visiblePairsInTile } from "../../workload/mask.js"
 import type { ItemClass, Schedule } from "../schedule.js"
-import { generations, rescaleFlopsPerOutputElement, vectorFlopsPerScore } from "./generations.js"
+import { generations, maskFlopsPerScore, rescaleFlopsPerOutputElement, vectorFlopsPerScore } from "./generations.js"
 import type { DenseTiling } from "./tiling.js"
 
 export type DenseKernelName = "forward" | "combine" | "backward"
@@ -247,9 +247,9 @@ export class DenseSchedule implements Schedule<DenseWorkItem> {
     const s = bytesPerElement(shape)
     const dk = shape.headDim
     const dv = shape.headDimV
-    const readers = generations[tiling.kernel].readersPerCta(tiling.warps)
+    const readers = generations[tiling.kernel].readersPerCta(tiling.warps, item.rows)
     const realRows = itemQueryRows(item)
-    const { steps, keys } = this.forwardStepSummary(item)
+    const { steps, keys, partialSteps } = this.forwardStepSummary(item)
 
     const scores = steps * item.rows * tiling.blockN
     const pairs = visiblePairsInTile(shape, item.queryStart, item.queryEnd, item.keyStart, item.keyEnd)
@@ -260,7 +260,10 @@ export class DenseSchedule implements Schedule<DenseWorkItem> {
       tensorFlops: 2 * scores * (dk + dv),
       usefulFlops: 2 * (dk + dv) * item.heads.length * pairs,
       expOps: scores,
-      vectorFlops: scores * vectorFlopsPerScore.forward + steps * item.rows * dv * rescaleFlopsPerOutputElement,
+      vectorFlops:
+        scores * vectorFlopsPerScore.forward +
+        partialSteps * item.rows * tiling.blockN * maskFlopsPerScore +
+        steps * item.rows * dv * rescaleFlopsPerOutputElement,
       bytes: {
         hbm: 0,
         l2: kvBytes + queryBytes + outputBytes,
@@ -287,17 +290,31 @@ export class DenseSchedule implements Schedule<DenseWorkItem> {
   }
 
   /**
-   * Number of key tiles a forward item processes and the keys they cover, in
-   * closed form. The union of the rows' visible ranges is contiguous (adjacent
-   * rows' ranges overlap), so every tile that meets it has a visible pair.
+   * Number of key tiles a forward item processes, the keys they cover and how
+   * many of them are partly masked, in closed form. The union of the rows'
+   * visible ranges is contiguous (adjacent rows' ranges overlap), so every tile
+   * that meets it has a visible pair. A tile is fully visible when the first
+   * row already sees its end, the last row still sees its start, and it holds a
+   * whole blockN keys.
    */
-  forwardStepSummary(item: DenseWorkItem): { steps: number; keys: number } {
+  forwardStepSummary(item: DenseWorkItem): { steps: number; keys: number; partialSteps: number } {
     const { blockN } = this.tiling
     const range = this.forwardKeyRange(item)
-    if (range.hi <= range.lo) return { steps: 0, keys: 0 }
+    if (range.hi <= range.lo) return { steps: 0, keys: 0, partialSteps: 0 }
     const firstTile = Math.floor(range.lo / blockN)
     const endTile = Math.ceil(range.hi / blockN)
-    return { steps: endTile - firstTile, keys: Math.min(endTile * blockN, this.shape.seqLenKV) - firstTile * blockN }
+    const steps = endTile - firstTile
+
+    const first = visibleKeys(this.shape, item.queryStart)
+    const last = visibleKeys(this.shape, item.queryEnd - 1)
+    const fullFirstTile = Math.max(firstTile, Math.ceil(last.lo / blockN))
+    const fullEndTile = Math.min(endTile, Math.floor(Math.min(first.hi, item.keyEnd) / blockN))
+    const fullSteps = first.hi > first.lo ? Math.max(0, fullEndTile - fullFirstTile) : 0
+    return {
+      steps,
+      keys: Math.min(endTile * blockN, this.shape.seqLenKV) - firstTile * blockN,
+      partialSteps: steps - fullSteps
+    }
   }
 
   private forwardKeyRange(item: DenseWorkItem): { lo: number; hi: number } {
@@ -339,7 +356,7 @@ export class DenseSchedule implements Schedule<DenseWorkItem> {
     const s = bytesPerElement(shape)
     const dk = shape.headDim
     const dv = shape.headDimV
-    const readers = generations[tiling.kernel].readersPerCta(tiling.warps)
+    const readers = generations[tiling.kernel].readersPerCta(tiling.warps, item.rows)
     const { steps, rows } = this.backwardStepSummary(item)
     const scores = steps * tiling.blockM * item.rows
     const pairs = visiblePairsInTile(shape, 0, shape.seqLenQ, item.keyStart, item.keyEnd)

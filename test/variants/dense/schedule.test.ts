@@ -294,8 +294,9 @@ describe("DenseSchedule", () => {
         for (const item of forward) {
           const steps = schedule.steps(item)
           const keys = steps.reduce((sum, step) => sum + step.end - step.start, 0)
+          const partialSteps = steps.filter((step) => step.partial).length
 
-          expect(schedule.forwardStepSummary(item), `item ${item.index}`).toEqual({ steps: steps.length, keys })
+          expect(schedule.forwardStepSummary(item), `item ${item.index}`).toEqual({ steps: steps.length, keys, partialSteps })
         }
         for (const item of backward) {
           const steps = schedule.steps(item)
