@@ -2,12 +2,14 @@ import Table from "cli-table3"
 import { Effect } from "effect"
 import type { Argv } from "yargs"
 import { componentKeys } from "../cost/breakdown.js"
+import { InputError } from "../errors.js"
 import { planOperation, type Estimate } from "../estimate.js"
 import { tilePoolLayer } from "../exec/pool.js"
 import { loadProfile } from "../hardware/load.js"
 import { parseOverride } from "../hardware/overrides.js"
 import { executeUnits, type ExecutionCheck } from "../validate/execute.js"
-import { sampleDense } from "../variants/dense/sample.js"
+import { variantIds, variants } from "../variants/registry.js"
+import type { VariantFlag } from "../variants/variant.js"
 import type { AttentionShape, Phase } from "../workload/shape.js"
 import { formatBytes, formatFlops, formatSeconds } from "../units/index.js"
 import { inputError, parseChoice, parseCount, parseOptionalCount } from "./flags.js"
@@ -36,10 +38,74 @@ export interface EstimateArgs {
   readonly backend: string
 }
 
+/** Register every variant's own flags (--nsa-block, --moba-top-k, --window, …). */
+function variantFlagOptions<T>(yargs: Argv<T>): Argv<T> {
+  let result = yargs
+  for (const variant of variants) {
+    for (const flag of variant.flags) {
+      result = result.option(flag.flag, { type: "string", describe: `${flag.describe} [--variant ${variant.id}]` }) as unknown as Argv<T>
+    }
+  }
+  return result
+}
+
+/**
+ * Collect the selected variant's flags into its raw options; a flag of another
+ * variant is an error, so a typo in --variant cannot silently drop settings.
+ */
+export function variantOptionsFromArgs(variant: string, args: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  const options: Record<string, unknown> = {}
+  for (const module of variants) {
+    for (const flag of module.flags) {
+      const raw = args[flag.flag]
+      if (raw === undefined) continue
+      if (module.id !== variant) {
+        throw inputError(flag.flag, raw, `--variant ${module.id}; it does not apply to --variant ${variant}`)
+      }
+      options[flag.key] = parseFlagValue(flag, raw)
+    }
+  }
+  return options
+}
+
+/** Re-label a variant-option error with the flag names the user typed. */
+function withFlagNames<A>(variant: string, run: () => A): A {
+  try {
+    return run()
+  } catch (error) {
+    if (!(error instanceof InputError)) throw error
+    const flags = variants.find((v) => v.id === variant)?.flags ?? []
+    const renamed = error.issues.map((issue) => {
+      const flag = flags.find((f) => f.key === issue.path)
+      return flag ? { ...issue, path: `--${flag.flag}` } : issue
+    })
+    if (renamed.every((issue, index) => issue === error.issues[index])) throw error
+    throw new InputError({ origin: "command line", issues: renamed })
+  }
+}
+
+function parseFlagValue(flag: VariantFlag, raw: unknown): unknown {
+  switch (flag.type) {
+    case "integer":
+      return parseCount(flag.flag, raw, flag.describe, true)
+    case "number": {
+      const value = Number(raw)
+      if (String(raw).trim() === "" || !Number.isFinite(value)) throw inputError(flag.flag, raw, `a number: ${flag.describe}`)
+      return value
+    }
+    case "boolean":
+      if (raw === "true" || raw === true) return true
+      if (raw === "false" || raw === false) return false
+      throw inputError(flag.flag, raw, "true or false")
+    case "string":
+      return String(raw)
+  }
+}
+
 export function estimateOptions<T>(yargs: Argv<T>) {
-  return yargs
+  return variantFlagOptions(yargs)
     .option("hardware", { type: "string", demandOption: true, describe: "profile id (see `attnsim profiles`) or path to a profile JSON file" })
-    .option("variant", { type: "string", default: "dense", choices: ["dense"], describe: "attention variant" })
+    .option("variant", { type: "string", default: "dense", choices: variantIds(), describe: "attention variant" })
     .option("phase", { type: "string", default: "prefill", choices: ["prefill", "decode", "train"], describe: "prefill (forward), decode (one new token per sequence against a cache) or train (forward + backward)" })
     .option("seq-len", { type: "string", demandOption: true, describe: "keys per sequence, in tokens (for decode: the cache length); k = 1024, M = 1048576" })
     .option("query-len", { type: "string", describe: "queries per sequence, in tokens; default: seq-len for prefill and train, 1 for decode. Causal alignment is bottom-right" })
@@ -86,13 +152,15 @@ export async function runEstimate(args: EstimateArgs, runEffect: <A, E>(effect: 
   const overrides = (args.set ?? []).map((text) => parseOverride(text))
   const profile = loadProfile(args.hardware, overrides)
   const kernel = args.kernel === undefined ? undefined : parseChoice("kernel", args.kernel, ["fa2", "fa3"] as const)
-  const planned = planOperation({ variant: "dense", shape, phase, kernel }, profile)
+  const variant = parseChoice("variant", args.variant, variantIds())
+  const options = variantOptionsFromArgs(variant, args as unknown as Record<string, unknown>)
+  const planned = withFlagNames(variant, () => planOperation({ variant, shape, phase, kernel, options }, profile, "command line"))
 
   let validation: ExecutionCheck | undefined
   if (args.execute) {
     const backend = parseChoice("backend", args.backend, ["webasm", "cpu", "gl"] as const)
     const workers = parseOptionalCount("workers", args.workers, "worker threads")
-    const units = sampleDense(planned.plan.schedule, { seed: 1, budgetSteps: 24, wholeItemMaxSteps: 8, backend })
+    const units = planned.plan.sample({ seed: 1, budgetSteps: 24, wholeItemMaxSteps: 8, backend })
     validation = await runEffect(executeUnits(units).pipe(Effect.provide(tilePoolLayer({ workers, backend }))))
   }
 

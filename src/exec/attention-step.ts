@@ -20,7 +20,7 @@ export function runAttentionTile(task: AttentionTileTask): AttentionTileResult {
   let acc: Float32Array = task.state ? Float32Array.from(task.state.acc) : new Float32Array(rows * headDimV)
   let tensorFlops = 0
   let expOps = 0
-  let kvBytes = 0
+  let loadBytes = 0
 
   for (let step = 0; step < steps; step++) {
     const k = task.k.subarray(step * blockN * headDim, (step + 1) * blockN * headDim)
@@ -33,7 +33,7 @@ export function runAttentionTile(task: AttentionTileTask): AttentionTileResult {
 
     tensorFlops += 2 * rows * blockN * headDim + 2 * rows * headDimV * blockN
     expOps += rows * blockN
-    kvBytes += task.stepKeys[step]! * (headDim + headDimV) * task.elementBytes
+    loadBytes += task.stepKeys[step]! * (headDim + headDimV) * task.elementBytes
     rowMax = Float32Array.from(rowMaxNew)
     rowSum = Float32Array.from(rowSumNew)
     acc = flatten(accNew, headDimV)
@@ -54,7 +54,7 @@ export function runAttentionTile(task: AttentionTileTask): AttentionTileResult {
     referenceRowSum: reference.rowSum,
     referenceAcc: reference.acc,
     referenceOutput: output,
-    counted: { tensorFlops, expOps, kvBytes, steps },
+    counted: { tensorFlops, expOps, loadBytes, steps },
     kernelSeconds,
     referenceSeconds
   }

@@ -54,8 +54,8 @@ export interface AttentionTileTask {
 export interface CountedWork {
   readonly tensorFlops: number
   readonly expOps: number
-  /** Global-memory bytes loaded for K and V (real keys only), at the modeled dtype. */
-  readonly kvBytes: number
+  /** Global-memory bytes loaded per step (for attention: K and V of the real keys), at the modeled dtype. */
+  readonly loadBytes: number
   readonly steps: number
 }
 

@@ -1,5 +1,5 @@
 import { Piscina } from "piscina"
-import { runAttentionTile } from "./attention-step.js"
+import { handlers } from "./handlers.js"
 import { resultTransferList, type TileResult, type TileTask } from "./task.js"
 
 /**
@@ -30,10 +30,7 @@ export function transferable<T>(value: T, buffers: ReadonlyArray<ArrayBuffer>): 
 }
 
 function dispatch(task: TileTask): TileResult {
-  switch (task.kind) {
-    case "attention-forward":
-      return runAttentionTile(task)
-    default:
-      throw new Error(`unknown tile task kind ${JSON.stringify((task as { kind?: unknown }).kind)}`)
-  }
+  const handler = (handlers as Record<string, ((task: TileTask) => TileResult) | undefined>)[task.kind]
+  if (!handler) throw new Error(`unknown tile task kind ${JSON.stringify((task as { kind?: unknown }).kind)}`)
+  return handler(task)
 }

@@ -5,7 +5,6 @@ import { loadProfile } from "../hardware/load.js"
 import { parseOverride } from "../hardware/overrides.js"
 import type { HardwareProfile } from "../hardware/profile-schema.js"
 import { executeUnits, type ExecutionCheck } from "../validate/execute.js"
-import { sampleDense } from "../variants/dense/sample.js"
 import type { LoadedScenario } from "../workload/scenario.js"
 import type { Scenario, ScenarioCase } from "../workload/scenario-schema.js"
 import type { AttentionShape } from "../workload/shape.js"
@@ -88,7 +87,7 @@ interface PlannedRow {
 
 function planRow(scenario: Scenario, profile: HardwareProfile, sweep: ScenarioCase, seqLen: number): PlannedRow {
   const shape = caseShape(scenario, sweep, seqLen)
-  const operation = planOperation({ variant: sweep.variant, shape, phase: sweep.phase, kernel: sweep.kernel }, profile)
+  const operation = planOperation({ variant: sweep.variant, shape, phase: sweep.phase, kernel: sweep.kernel, options: sweep.options }, profile, `${sweep.variant} options`)
   return {
     operation,
     row: {
@@ -105,7 +104,7 @@ function planRow(scenario: Scenario, profile: HardwareProfile, sweep: ScenarioCa
 
 function validateRow(scenario: Scenario, planned: PlannedRow): Effect.Effect<ReportRow, TileExecutionError, TilePool> {
   const { seed, budgetSteps, wholeItemMaxSteps, backend } = scenario.execution
-  const units = sampleDense(planned.operation.plan.schedule, { seed, budgetSteps, wholeItemMaxSteps, backend })
+  const units = planned.operation.plan.sample({ seed, budgetSteps, wholeItemMaxSteps, backend })
   return executeUnits(units).pipe(
     Effect.tap((validation) =>
       Effect.logDebug("row validated").pipe(

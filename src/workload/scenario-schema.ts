@@ -16,7 +16,9 @@ export const ModelShape = Schema.Struct({
 
 /** One sweep: a variant and phase over a list of sequence lengths. */
 export const ScenarioCase = Schema.Struct({
-  variant: Schema.Literal("dense"),
+  variant: Schema.Literal("dense", "nsa", "moba", "lightning", "mla"),
+  /** The variant's parameters (block sizes, top-k, window…); defaults follow the papers. */
+  options: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Unknown })),
   phase: PhaseSchema,
   /** Keys per sequence; for decode, the cache length. */
   seqLens: Schema.NonEmptyArray(PositiveInt),

@@ -73,7 +73,7 @@ describe("attention tile kernels", () => {
     const result = runAttentionTile(task)
 
     expect(maxAbsDifference(normalizedOutput(result.kernelState, 8, 16), expected)).toBeLessThan(tolerance)
-    expect(result.counted.kvBytes).toBe((16 + 5) * (16 + 16) * 2)
+    expect(result.counted.loadBytes).toBe((16 + 5) * (16 + 16) * 2)
   })
 
   it("counts the launched work", () => {

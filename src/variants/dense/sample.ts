@@ -1,7 +1,10 @@
 import { fillRow, seededRandom, TensorId } from "../../exec/data.js"
-import type { AttentionTileTask, Backend, SoftmaxState } from "../../exec/task.js"
+import type { AttentionTileResult, AttentionTileTask, Backend, SoftmaxState } from "../../exec/task.js"
+import { compareOutputs, type ExecUnit, type ExpectedCounts, type NumericCheck } from "../../exec/unit.js"
 import { visibleKeys } from "../../workload/mask.js"
+import { combineSplits } from "./combine.js"
 import { maskedScore } from "./kernels.js"
+import { normalizedOutput } from "./reference.js"
 import { bytesPerElement, itemQueryRows, type DenseSchedule, type DenseWorkItem, type TileStep } from "./schedule.js"
 
 /**
@@ -12,18 +15,16 @@ import { bytesPerElement, itemQueryRows, type DenseSchedule, type DenseWorkItem,
 export type SampleReason = "first" | "last" | "diagonal" | "interior" | "whole-item" | "split-combine" | "random"
 
 /**
- * A group of tile tasks checked together. "step" units run one key tile from a
- * seeded online-softmax state; "item" units run a whole work item from a fresh
- * state and compare the final output; "splits" units run every split of one row
- * group and combine them on the host.
+ * A dense unit. "step" units run one key tile from a seeded online-softmax
+ * state; "item" units run a whole work item from a fresh state and compare the
+ * final output with a two-pass float64 softmax; "splits" units run splits of one
+ * row group and combine them on the host.
  */
-export interface SampledUnit {
+export interface SampledUnit extends ExecUnit {
   readonly kind: "step" | "item" | "splits"
   readonly reason: SampleReason
-  readonly itemIndices: ReadonlyArray<number>
   readonly tasks: ReadonlyArray<AttentionTileTask>
-  /** The schedule's counts for each task, in task order; the executor must count the same. */
-  readonly expected: ReadonlyArray<{ readonly tensorFlops: number; readonly expOps: number; readonly kvBytes: number }>
+  readonly expected: ReadonlyArray<ExpectedCounts>
   readonly rows: number
   readonly headDimV: number
 }
@@ -172,12 +173,24 @@ class TaskBuilder {
       stepLists[index]!.reduce(
         (sum, step) => {
           const counts = this.schedule.stepCounts(item, step)
-          return { tensorFlops: sum.tensorFlops + counts.tensorFlops, expOps: sum.expOps + counts.expOps, kvBytes: sum.kvBytes + counts.kvBytes }
+          return { tensorFlops: sum.tensorFlops + counts.tensorFlops, expOps: sum.expOps + counts.expOps, loadBytes: sum.loadBytes + counts.loadBytes }
         },
-        { tensorFlops: 0, expOps: 0, kvBytes: 0 }
+        { tensorFlops: 0, expOps: 0, loadBytes: 0 }
       )
     )
-    return { kind, reason, itemIndices: items.map((item) => item.index), tasks, expected, rows: items[0]!.rows, headDimV: this.schedule.shape.headDimV }
+    const rows = items[0]!.rows
+    const headDimV = this.schedule.shape.headDimV
+    const realRows = tasks[0]!.realRows
+    return {
+      kind,
+      reason,
+      itemIndices: items.map((item) => item.index),
+      tasks,
+      expected,
+      rows,
+      headDimV,
+      check: (results) => checkAttention(kind, results as ReadonlyArray<AttentionTileResult>, rows, realRows, headDimV)
+    }
   }
 
   private task(item: DenseWorkItem, steps: ReadonlyArray<TileStep>, seededState: boolean, finalize: boolean): AttentionTileTask {
@@ -259,3 +272,28 @@ class TaskBuilder {
     return { rowMax, rowSum, acc }
   }
 }
+
+/**
+ * Compare attention results with float64: the normalized output of one task
+ * (against the two-pass softmax when the task covered whole rows), or the host
+ * combine of several split tasks against the combine of their float64 states.
+ */
+export function checkAttention(
+  kind: string,
+  results: ReadonlyArray<AttentionTileResult>,
+  rows: number,
+  realRows: number,
+  headDimV: number
+): NumericCheck {
+  if (kind === "splits") {
+    const kernel = combineSplits(results.map((r) => r.kernelState), rows, headDimV)
+    const reference = combineSplits(results.map((r) => ({ rowMax: r.referenceRowMax, rowSum: r.referenceRowSum, acc: r.referenceAcc })), rows, headDimV)
+    return compareOutputs(kernel, reference, rows * headDimV, realRows * headDimV)
+  }
+  const result = results[0]!
+  const kernel = normalizedOutput(result.kernelState, rows, headDimV)
+  const reference = result.referenceOutput ?? normalizedOutput({ rowSum: result.referenceRowSum, acc: result.referenceAcc }, rows, headDimV)
+  return compareOutputs(kernel, reference, rows * headDimV, realRows * headDimV)
+}
+
+

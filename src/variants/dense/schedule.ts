@@ -279,13 +279,13 @@ export class DenseSchedule implements Schedule<DenseWorkItem> {
    * matrix products over rows × blockN (padding included), the exp stage over
    * the same scores, and the K and V tile loads of the tile's real keys.
    */
-  stepCounts(item: DenseWorkItem, step: TileStep): { tensorFlops: number; expOps: number; kvBytes: number } {
+  stepCounts(item: DenseWorkItem, step: TileStep): { tensorFlops: number; expOps: number; loadBytes: number } {
     const { shape, tiling } = this
     const scores = item.rows * tiling.blockN
     return {
       tensorFlops: 2 * scores * (shape.headDim + shape.headDimV),
       expOps: scores,
-      kvBytes: (step.end - step.start) * (shape.headDim + shape.headDimV) * bytesPerElement(shape)
+      loadBytes: (step.end - step.start) * (shape.headDim + shape.headDimV) * bytesPerElement(shape)
     }
   }
 

@@ -1,0 +1,10 @@
+import { runAttentionTile } from "./attention-step.js"
+import type { TileResult, TileTask } from "./task.js"
+
+/**
+ * Worker-side handlers, one per task kind. A variant with kernels of its own
+ * adds its task type to TileTask in task.ts and its handler here.
+ */
+export const handlers: { readonly [K in TileTask["kind"]]: (task: Extract<TileTask, { kind: K }>) => TileResult } = {
+  "attention-forward": runAttentionTile
+}

@@ -1,0 +1,14 @@
+import { NotFoundError } from "../errors.js"
+import { denseVariant } from "./dense/index.js"
+import type { VariantId, VariantModule } from "./variant.js"
+
+/** Every registered variant. A new variant is one folder plus one line here. */
+export const variants: ReadonlyArray<VariantModule<any>> = [denseVariant]
+
+export function variantModule(id: string): VariantModule<any> {
+  const found = variants.find((variant) => variant.id === id)
+  if (!found) throw new NotFoundError({ kind: "attention variant", id, known: variants.map((v) => v.id) })
+  return found
+}
+
+export const variantIds = (): ReadonlyArray<VariantId> => variants.map((variant) => variant.id)
