@@ -6,6 +6,8 @@ import { InputError } from "../errors.js"
 import { planOperation, type Estimate } from "../estimate.js"
 import { tilePoolLayer } from "../exec/pool.js"
 import { loadProfile } from "../hardware/load.js"
+import { estimateModel, type ModelEstimate } from "../model-estimate.js"
+import { loadModel } from "../workload/model.js"
 import { parseOverride } from "../hardware/overrides.js"
 import { executeUnits, type ExecutionCheck } from "../validate/execute.js"
 import { variantIds, variants } from "../variants/registry.js"
@@ -33,6 +35,7 @@ export interface EstimateArgs {
   readonly kernel?: string | undefined
   readonly set?: ReadonlyArray<string> | undefined
   readonly json: boolean
+  readonly model?: string | undefined
   readonly execute: boolean
   readonly workers?: unknown
   readonly backend: string
@@ -118,6 +121,7 @@ export function estimateOptions<T>(yargs: Argv<T>) {
     .option("dtype", { type: "string", default: "bf16", choices: ["bf16", "fp16", "fp8", "fp32"], describe: "element type of Q, K and V" })
     .option("kernel", { type: "string", choices: ["fa2", "fa3"], describe: "kernel generation; default: the fastest the device supports" })
     .option("set", { type: "string", array: true, describe: 'what-if profile override path=value, repeatable, e.g. memory.hbm.bandwidth="6 TB/s"' })
+    .option("model", { type: "string", describe: "price a whole model's layer stack instead of one operation: a model id (minimax-text-01, llama-3.1-8b-moba-1m, nsa-27b, deepseek-v3), an attnsim model file or a Hugging Face config.json; --heads, --kv-heads, --head-dim and --variant then come from the model" })
     .option("json", { type: "boolean", default: false, describe: "print the estimate as JSON" })
     .option("execute", { type: "boolean", default: false, describe: "also run a seeded sample of the priced tiles through gpu.js and check them against float64" })
     .option("workers", { type: "string", describe: "worker threads for --execute; default: available cores" })
@@ -148,6 +152,7 @@ export function shapeFromArgs(args: EstimateArgs): { shape: AttentionShape; phas
 }
 
 export async function runEstimate(args: EstimateArgs, runEffect: <A, E>(effect: Effect.Effect<A, E>) => Promise<A>): Promise<void> {
+  if (args.model !== undefined) return runModelEstimate(args)
   const { shape, phase } = shapeFromArgs(args)
   const overrides = (args.set ?? []).map((text) => parseOverride(text))
   const profile = loadProfile(args.hardware, overrides)
@@ -171,12 +176,70 @@ export async function runEstimate(args: EstimateArgs, runEffect: <A, E>(effect: 
   process.stdout.write(renderEstimate(planned.estimate, validation))
 }
 
-function renderEstimate(estimate: Estimate, validation: ExecutionCheck | undefined): string {
+function runModelEstimate(args: EstimateArgs): void {
+  const phase = parseChoice("phase", args.phase, ["prefill", "decode", "train"] as const)
+  const seqLen = parseCount("seq-len", args["seq-len"], "keys per sequence", true)
+  const model = loadModel(args.model!)
+  const overrides = (args.set ?? []).map((text) => parseOverride(text))
+  const profile = loadProfile(args.hardware, overrides)
+  const estimate = estimateModel(
+    {
+      model,
+      phase,
+      seqLen,
+      queryLen: parseOptionalCount("query-len", args["query-len"], "queries per sequence", true),
+      batch: parseCount("batch", args.batch, "sequences per batch"),
+      dtype: parseChoice("dtype", args.dtype, ["bf16", "fp16", "fp8", "fp32"] as const),
+      kernel: args.kernel === undefined ? undefined : parseChoice("kernel", args.kernel, ["fa2", "fa3"] as const)
+    },
+    profile
+  )
+  if (args.json) {
+    process.stdout.write(JSON.stringify(estimate, null, 2) + "\n")
+    return
+  }
+  process.stdout.write(renderModelEstimate(estimate))
+}
+
+function renderModelEstimate(estimate: ModelEstimate): string {
+  const table = new Table({ head: ["layers", "variant", "heads/KV", "head dim", "seconds per layer", "bound", "cache B/token", "state B/seq"], style: plainStyle })
+  let start = 0
+  for (let index = 1; index <= estimate.layers.length; index++) {
+    const first = estimate.layers[start]!
+    const next = estimate.layers[index]
+    const same = next && next.variant === first.variant && next.seconds === first.seconds && next.kvCacheBytesPerToken === first.kvCacheBytesPerToken
+    if (same) continue
+    const range = start === index - 1 ? `${start}` : `${start}-${index - 1}`
+    table.push([range, first.variant, `${first.heads}/${first.kvHeads}`, first.headDim === first.headDimV ? `${first.headDim}` : `${first.headDim}/${first.headDimV}`, formatSeconds(first.seconds), first.bound, first.kvCacheBytesPerToken, formatBytes(first.stateBytesPerSequence)])
+    start = index
+  }
+  const lines = [
+    `${estimate.name} on ${estimate.hardware}: ${estimate.phase}, batch ${estimate.batch}, ${estimate.queryLen} queries × ${estimate.seqLen} keys, ${estimate.dtype}`,
+    `attention time over ${estimate.layers.length} layers: ${formatSeconds(estimate.seconds)} (${Object.entries(estimate.secondsByVariant).map(([variant, seconds]) => `${variant} ${formatSeconds(seconds)}`).join(", ")})`,
+    `KV cache: ${estimate.kvCacheBytesPerToken} bytes per token; constant state: ${formatBytes(estimate.stateBytesPerSequence)} per sequence; ` +
+      `this batch holds ${formatBytes(estimate.memoryBytes)} of ${formatBytes(estimate.hbmCapacityBytes)} HBM`,
+    "",
+    table.toString(),
+    ""
+  ]
+  return lines.join("\n")
+}
+
+/** Fields every estimate has; anything else is a variant detail and is printed after them. */
+const standardFields = new Set([
+  "hardware", "variant", "phase", "dtype", "shape", "options", "seconds", "flops", "flopsExecuted", "flopsConvention",
+  "conventionFlopsPerSecond", "expOps", "vectorFlops", "bytes", "bound", "components", "resourceSeconds", "kernels",
+  "tiling", "planner", "flopDefinitions", "notes"
+])
+
+export function renderEstimate(estimate: Estimate, validation: ExecutionCheck | undefined): string {
   const s = estimate.shape
+  const options = Object.entries(estimate.options).map(([key, value]) => `${key}=${JSON.stringify(value)}`).join(", ")
   const lines = [
     `${estimate.hardware}: ${estimate.variant} ${estimate.phase}, batch ${s.batch}, ${s.heads} heads / ${s.kvHeads} KV heads, head dim ${s.headDim}` +
       (s.headDimV !== s.headDim ? `/${s.headDimV}` : "") +
-      `, ${s.seqLenQ} queries × ${s.seqLenKV} keys${s.causal ? ", causal" : ""}, ${estimate.dtype}`,
+      `, ${s.seqLenQ} queries × ${s.seqLenKV} keys${s.causal ? ", causal" : ""}, ${estimate.dtype}` +
+      (options ? ` (${options})` : ""),
     `predicted ${formatSeconds(estimate.seconds)}, bound by ${estimate.bound}, ${(estimate.conventionFlopsPerSecond / 1e12).toFixed(1)} TFLOP/s by the FlashAttention convention`,
     `tiling: ${estimate.tiling.description}`,
     ""
@@ -195,8 +258,17 @@ function renderEstimate(estimate: Estimate, validation: ExecutionCheck | undefin
   work.push(["bytes.hbm", formatBytes(estimate.bytes.hbm), "HBM traffic after L2 reuse"])
   work.push(["bytes.l2", formatBytes(estimate.bytes.l2), "global loads and stores, all through L2"])
   work.push(["bytes.smem", formatBytes(estimate.bytes.smem), "shared-memory traffic (staging writes and MMA reads)"])
-
   lines.push(time.toString(), "", work.toString(), "")
+
+  const details = Object.entries(estimate).filter(([key]) => !standardFields.has(key))
+  if (details.length > 0) {
+    lines.push("details:")
+    for (const [key, value] of details) lines.push(`  ${key}: ${typeof value === "string" ? value : JSON.stringify(value)}`)
+    lines.push("")
+  }
+  const notes = estimate.notes
+  if (Array.isArray(notes) && notes.length > 0) lines.push("notes:", ...notes.map((note) => `  - ${String(note)}`), "")
+
   if (validation) {
     lines.push(
       `executed ${validation.tilesExecuted} tiles on ${validation.backends.join(", ")}: max abs error ${validation.maxAbsError.toExponential(2)} against float64, ` +

@@ -33,7 +33,7 @@ export function runAttentionTile(task: AttentionTileTask): AttentionTileResult {
 
     tensorFlops += 2 * rows * blockN * headDim + 2 * rows * headDimV * blockN
     expOps += rows * blockN
-    loadBytes += task.stepKeys[step]! * (headDim + headDimV) * task.elementBytes
+    loadBytes += task.stepKeys[step]! * (task.valueInKey ? headDim : headDim + headDimV) * task.elementBytes
     rowMax = Float32Array.from(rowMaxNew)
     rowSum = Float32Array.from(rowSumNew)
     acc = flatten(accNew, headDimV)

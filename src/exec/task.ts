@@ -33,6 +33,8 @@ export interface AttentionTileTask {
   readonly headDimV: number
   /** Bytes per element of the modeled dtype, for counting loads. */
   readonly elementBytes: number
+  /** V is the first headDimV columns of each K row (MLA latent), so a key row loads headDim elements. */
+  readonly valueInKey?: boolean | undefined
   readonly scale: number
   readonly stepStart: Float32Array
   readonly stepKeys: Float32Array

@@ -1,9 +1,10 @@
 import { NotFoundError } from "../errors.js"
 import { denseVariant } from "./dense/index.js"
+import { mlaVariant } from "./mla/index.js"
 import type { VariantId, VariantModule } from "./variant.js"
 
 /** Every registered variant. A new variant is one folder plus one line here. */
-export const variants: ReadonlyArray<VariantModule<any>> = [denseVariant]
+export const variants: ReadonlyArray<VariantModule<any>> = [denseVariant, mlaVariant]
 
 export function variantModule(id: string): VariantModule<any> {
   const found = variants.find((variant) => variant.id === id)

@@ -16,7 +16,15 @@ export interface AttentionShape extends MaskSpec {
   /** Value head dimension dv. */
   readonly headDimV: number
   readonly dtype: Dtype
+  /**
+   * V is the first headDimV columns of each K row (MLA's latent cache with
+   * absorbed weights): a key row is loaded once, headDim elements.
+   */
+  readonly sharedKV?: boolean | undefined
 }
+
+/** Elements loaded from memory per key row: K and V, or K alone when V lives inside it. */
+export const keyRowElements = (shape: AttentionShape): number => (shape.sharedKV ? shape.headDim : shape.headDim + shape.headDimV)
 
 export const groupSize = (shape: AttentionShape): number => shape.heads / shape.kvHeads
 

@@ -4,6 +4,7 @@ import { combineKernels, priceKernel, type CtaClass, type KernelSpec, type WaveM
 import { streamingKernel } from "../../cost/streaming.js"
 import type { DeviceRates } from "../../hardware/device.js"
 import { visibleKeys } from "../../workload/mask.js"
+import { keyRowElements } from "../../workload/shape.js"
 import { generations } from "./generations.js"
 import { bytesPerElement, itemQueryRows, type DenseKernelName, type DenseSchedule, type DenseWorkItem } from "./schedule.js"
 import type { DenseTiling } from "./tiling.js"
@@ -31,7 +32,7 @@ export function forwardHbmBytes(schedule: DenseSchedule, device: DeviceRates): n
   const first = visibleKeys(shape, 0)
   const last = visibleKeys(shape, shape.seqLenQ - 1)
   const keysRead = Math.max(0, Math.max(first.hi, last.hi) - Math.min(first.lo, last.lo))
-  const kvBytesPerHead = keysRead * (shape.headDim + shape.headDimV) * s
+  const kvBytesPerHead = keysRead * keyRowElements(shape) * s
   const uniqueKv = shape.batch * shape.kvHeads * kvBytesPerHead
 
   const slots = device.sms * tiling.ctasPerSm
@@ -143,7 +144,7 @@ function fillDrainBytes(schedule: DenseSchedule, item: DenseWorkItem, tiling: De
   }
   const rows = itemQueryRows(item)
   return {
-    prologueBytes: rows * shape.headDim * s + tiling.blockN * (shape.headDim + shape.headDimV) * s,
+    prologueBytes: rows * shape.headDim * s + tiling.blockN * keyRowElements(shape) * s,
     epilogueBytes: rows * shape.headDimV * (tiling.splits > 1 ? 4 : s)
   }
 }

@@ -3,7 +3,7 @@ import type { CostBreakdown } from "../../cost/breakdown.js"
 import type { WaveModel } from "../../cost/kernel-time.js"
 import type { DeviceRates } from "../../hardware/device.js"
 import { visiblePairs } from "../../workload/mask.js"
-import type { AttentionShape, Phase } from "../../workload/shape.js"
+import { keyRowElements, type AttentionShape, type Phase } from "../../workload/shape.js"
 import { priceDense } from "./cost.js"
 import { generations, type KernelGeneration } from "./generations.js"
 import { DenseSchedule } from "./schedule.js"
@@ -178,13 +178,13 @@ function searchForward(request: DenseRequest, device: DeviceRates, kernels: Read
 
     const contenders: Contender[] = []
     for (const candidate of candidateShapes(kernel, false)) {
-      const fit = residency({ ...candidate, headDim: shape.headDim, headDimV: shape.headDimV, elementBytes: device.elementBytes }, device)
+      const fit = residency({ ...candidate, headDim: shape.headDim, headDimV: shape.headDimV, elementBytes: device.elementBytes, sharedKV: shape.sharedKV }, device)
       const base = baseTiling(request, kernel, candidate)
       if (typeof fit === "string") {
         rejected.push({ tiling: describeTiling({ ...base, ctasPerSm: 0, splits: 1, packGqa: false }), reason: fit })
         continue
       }
-      const packings = group > 1 && group <= candidate.blockM ? [false, true] : [false]
+      const packings = group > 1 ? [false, true] : [false]
       for (const packGqa of packings) {
         for (const splits of splitCounts(request, device, { ...base, ctasPerSm: fit.ctasPerSm, splits: 1, packGqa })) {
           const tiling: DenseTiling = { ...base, ctasPerSm: fit.ctasPerSm, splits, packGqa }
@@ -218,7 +218,7 @@ function generationBound(request: DenseRequest, device: DeviceRates, kernel: Ker
   const pairs = visiblePairs(shape) * shape.batch * shape.heads
   const tensor = (2 * pairs * (shape.headDim + shape.headDimV)) / (device.tensorFlopsPerSecond * mmaFraction)
   const rows = shape.batch * shape.heads * shape.seqLenQ
-  const bytes = (rows * (shape.headDim + shape.headDimV) + shape.batch * shape.kvHeads * shape.seqLenKV * (shape.headDim + shape.headDimV)) * device.elementBytes
+  const bytes = (rows * (shape.headDim + shape.headDimV) + shape.batch * shape.kvHeads * shape.seqLenKV * keyRowElements(shape)) * device.elementBytes
   return Math.max(tensor, bytes / device.hbmBytesPerSecond)
 }
 

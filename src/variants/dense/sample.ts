@@ -225,7 +225,8 @@ class TaskBuilder {
         const row = index * tiling.blockN + (key - step.start)
         const at = { seed, batch: item.batch, head: item.kvHead, position: key }
         fillRow(k, row * dk, dk, { ...at, tensor: TensorId.key }, shape.dtype)
-        fillRow(v, row * dv, dv, { ...at, tensor: TensorId.value }, shape.dtype)
+        if (shape.sharedKV) v.set(k.subarray(row * dk, row * dk + dv), row * dv)
+        else fillRow(v, row * dv, dv, { ...at, tensor: TensorId.value }, shape.dtype)
       }
     })
 
@@ -239,6 +240,7 @@ class TaskBuilder {
       headDim: dk,
       headDimV: dv,
       elementBytes: bytesPerElement(shape),
+      valueInKey: shape.sharedKV === true,
       scale: 1 / Math.sqrt(dk),
       stepStart,
       stepKeys,

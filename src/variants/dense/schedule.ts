@@ -1,5 +1,5 @@
 import type { WorkCounts } from "../../cost/counts.js"
-import type { AttentionShape, Phase } from "../../workload/shape.js"
+import { keyRowElements, type AttentionShape, type Phase } from "../../workload/shape.js"
 import { visibleKeys, visiblePairsInTile } from "../../workload/mask.js"
 import type { ItemClass, Schedule } from "../schedule.js"
 import { generations, maskFlopsPerScore, rescaleFlopsPerOutputElement, vectorFlopsPerScore } from "./generations.js"
@@ -76,8 +76,10 @@ export class DenseSchedule implements Schedule<DenseWorkItem> {
     this.group = shape.heads / shape.kvHeads
 
     // Packed items hold every head of a group; the tile height bounds the query rows per item.
-    this.headsPerItem = tiling.packGqa ? this.group : 1
-    this.queryTileRows = tiling.packGqa ? Math.max(1, Math.floor(tiling.blockM / this.group)) : tiling.blockM
+    // Packed items hold a whole GQA group, or an even share of it when the group
+    // outgrows the tile (MLA's 128 heads on one latent: 64 heads per CTA).
+    this.headsPerItem = tiling.packGqa ? packedHeads(this.group, tiling.blockM) : 1
+    this.queryTileRows = tiling.packGqa ? Math.max(1, Math.floor(tiling.blockM / this.headsPerItem)) : tiling.blockM
     this.queryTiles = Math.ceil(shape.seqLenQ / this.queryTileRows)
     const itemHeads = shape.heads / this.headsPerItem
     this.itemsPerBatch = itemHeads * this.queryTiles * tiling.splits
@@ -255,7 +257,7 @@ export class DenseSchedule implements Schedule<DenseWorkItem> {
     const pairs = visiblePairsInTile(shape, item.queryStart, item.queryEnd, item.keyStart, item.keyEnd)
     const queryBytes = realRows * dk * s
     const outputBytes = tiling.splits > 1 ? realRows * (dv + 1) * 4 : realRows * dv * s + (this.phase === "train" ? realRows * 4 : 0)
-    const kvBytes = keys * (dk + dv) * s
+    const kvBytes = keys * keyRowElements(shape) * s
     return {
       tensorFlops: 2 * scores * (dk + dv),
       usefulFlops: 2 * (dk + dv) * item.heads.length * pairs,
@@ -285,7 +287,7 @@ export class DenseSchedule implements Schedule<DenseWorkItem> {
     return {
       tensorFlops: 2 * scores * (shape.headDim + shape.headDimV),
       expOps: scores,
-      loadBytes: (step.end - step.start) * (shape.headDim + shape.headDimV) * bytesPerElement(shape)
+      loadBytes: (step.end - step.start) * keyRowElements(shape) * bytesPerElement(shape)
     }
   }
 
@@ -403,6 +405,13 @@ export class DenseSchedule implements Schedule<DenseWorkItem> {
     }
     return classes
   }
+}
+
+/** Heads one packed item holds: the whole group if it fits the tile, else its largest divisor that does. */
+export function packedHeads(group: number, blockM: number): number {
+  if (group <= blockM) return group
+  for (let heads = blockM; heads > 1; heads--) if (group % heads === 0) return heads
+  return 1
 }
 
 export const bytesPerElement = (shape: AttentionShape): number =>

@@ -35,6 +35,8 @@ export interface TilingRequest {
   readonly headDimV: number
   readonly elementBytes: number
   readonly backward: boolean
+  /** V inside K (MLA latent): a staged key tile holds headDim elements per row. */
+  readonly sharedKV?: boolean | undefined
 }
 
 export interface Residency {
@@ -60,7 +62,7 @@ export function residency(request: TilingRequest, device: DeviceRates): Residenc
   const { blockM, blockN, stages, warps, headDim, headDimV, elementBytes } = request
   const smemBytes = request.backward
     ? (blockN * (headDim + headDimV) + stages * blockM * (headDim + headDimV) + blockM * blockN) * elementBytes
-    : (blockM * headDim + stages * blockN * (headDim + headDimV)) * elementBytes
+    : (blockM * headDim + stages * blockN * (request.sharedKV ? headDim : headDim + headDimV)) * elementBytes
 
   const threads = warps * 32
   const consumerThreads = request.kernel === "fa3" ? threads - 128 : threads
@@ -98,7 +100,10 @@ export function candidateShapes(kernel: KernelGeneration, backward: boolean): Re
           // tile; backward may add a second or third to spread its dK/dV accumulators.
           const consumerRows = backward ? blockN : blockM
           if (consumerRows % 64 !== 0) continue
-          const consumers = backward ? [...new Set([consumerRows / 64, 2, 3])].filter((n) => n >= consumerRows / 64) : [consumerRows / 64]
+          // Forward may also split the output columns across twice the warpgroups, as
+          // kernels for wide value heads do (MLA's 512-element latent).
+          const base = consumerRows / 64
+          const consumers = backward ? [...new Set([base, 2, 3])].filter((n) => n >= base) : [base, 2 * base]
           for (const count of consumers) shapes.push({ kernel, blockM, blockN, stages, warps: 4 * (count + 1), backward })
         } else {
           for (const warps of [4, 8]) shapes.push({ kernel, blockM, blockN, stages, warps, backward })

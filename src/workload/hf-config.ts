@@ -1,0 +1,103 @@
+import { InputError, type FieldIssue } from "../errors.js"
+import type { Dtype } from "../hardware/profile-schema.js"
+import type { LayerGroup, ModelSpec } from "./model-schema.js"
+
+/**
+ * Read a Hugging Face `config.json` into a layer stack. Recognized:
+ * - `num_attention_heads`, `num_key_value_heads` (default: heads), `head_dim`
+ *   (an explicit value wins over hidden_size / num_attention_heads);
+ * - MLA when `kv_lora_rank` is present (DeepSeek-V2/V3: qk_rope_head_dim,
+ *   qk_nope_head_dim, v_head_dim);
+ * - per-layer kinds from `layer_types` ("full_attention", "sliding_attention",
+ *   "linear_attention") or MiniMax's `attn_type_list` (0 linear, 1 softmax),
+ *   with `sliding_window` for sliding layers;
+ * - `torch_dtype` bfloat16 / float16.
+ */
+export function fromHuggingFaceConfig(config: Record<string, unknown>, origin: string): ModelSpec {
+  const issues: FieldIssue[] = []
+  const integer = (key: string, fallback?: number): number => {
+    const value = config[key] ?? fallback
+    if (typeof value !== "number" || !Number.isInteger(value) || value <= 0) {
+      issues.push({ path: key, value: config[key], expected: "a positive integer" })
+      return 1
+    }
+    return value
+  }
+
+  const layers = integer("num_hidden_layers")
+  const heads = integer("num_attention_heads")
+  const hidden = integer("hidden_size")
+  const kvHeads = integer("num_key_value_heads", heads)
+  const headDim = config.head_dim === undefined || config.head_dim === null ? Math.floor(hidden / heads) : integer("head_dim")
+  if (issues.length === 0 && heads % kvHeads !== 0) issues.push({ path: "num_key_value_heads", value: kvHeads, expected: `a divisor of num_attention_heads (${heads})` })
+
+  const kinds = layerKinds(config, layers, issues)
+  const window = config.sliding_window
+  if (kinds.includes("sliding") && (typeof window !== "number" || !Number.isInteger(window) || window <= 0)) {
+    issues.push({ path: "sliding_window", value: window, expected: "a positive integer for the sliding-window layers" })
+  }
+  if (issues.length > 0) throw new InputError({ origin, issues })
+
+  const layerFor = (kind: LayerKind): Omit<LayerGroup, "count"> => {
+    if (config.kv_lora_rank !== undefined) {
+      const options = {
+        kvLoraRank: integer("kv_lora_rank"),
+        ropeDim: integer("qk_rope_head_dim"),
+        qkNopeDim: integer("qk_nope_head_dim"),
+        vHeadDim: integer("v_head_dim")
+      }
+      return { variant: "mla", heads, kvHeads: heads, headDim: options.qkNopeDim + options.ropeDim, headDimV: options.vHeadDim, options }
+    }
+    if (kind === "linear") return { variant: "lightning", heads, kvHeads: heads, headDim, headDimV: headDim }
+    if (kind === "sliding") return { variant: "dense", heads, kvHeads, headDim, headDimV: headDim, options: { window: window as number } }
+    return { variant: "dense", heads, kvHeads, headDim, headDimV: headDim }
+  }
+
+  const groups: LayerGroup[] = []
+  for (const kind of kinds) {
+    const layer = layerFor(kind)
+    const last = groups[groups.length - 1]
+    if (last && JSON.stringify({ ...last, count: 0 }) === JSON.stringify({ ...layer, count: 0 })) groups[groups.length - 1] = { ...last, count: last.count + 1 }
+    else groups.push({ ...layer, count: 1 })
+  }
+  if (issues.length > 0) throw new InputError({ origin, issues })
+
+  const modelType = typeof config.model_type === "string" ? config.model_type : "model"
+  const dtype: Dtype | undefined = config.torch_dtype === "float16" ? "fp16" : config.torch_dtype === "bfloat16" ? "bf16" : undefined
+  return {
+    id: modelType.toLowerCase().replace(/[^a-z0-9._-]/g, "-"),
+    name: `${modelType} (from ${origin})`,
+    source: `Hugging Face configuration ${origin}`,
+    hiddenSize: hidden,
+    ...(dtype ? { dtype } : {}),
+    layers: groups as [LayerGroup, ...LayerGroup[]]
+  }
+}
+
+type LayerKind = "full" | "sliding" | "linear"
+
+function layerKinds(config: Record<string, unknown>, layers: number, issues: FieldIssue[]): LayerKind[] {
+  const types = config.layer_types
+  if (Array.isArray(types)) {
+    if (types.length !== layers) issues.push({ path: "layer_types", value: types.length, expected: `one entry per layer (${layers})` })
+    return types.map((type, index) => {
+      if (type === "full_attention") return "full"
+      if (type === "sliding_attention") return "sliding"
+      if (type === "linear_attention") return "linear"
+      issues.push({ path: `layer_types.${index}`, value: type, expected: '"full_attention", "sliding_attention" or "linear_attention"' })
+      return "full"
+    })
+  }
+  const minimax = config.attn_type_list
+  if (Array.isArray(minimax)) {
+    if (minimax.length !== layers) issues.push({ path: "attn_type_list", value: minimax.length, expected: `one entry per layer (${layers})` })
+    return minimax.map((type, index) => {
+      if (type === 0) return "linear"
+      if (type === 1) return "full"
+      issues.push({ path: `attn_type_list.${index}`, value: type, expected: "0 (linear attention) or 1 (softmax attention)" })
+      return "full"
+    })
+  }
+  const sliding = config.use_sliding_window === true && typeof config.sliding_window === "number"
+  return Array.from({ length: layers }, () => (sliding ? "sliding" : "full"))
+}

@@ -1,0 +1,49 @@
+import { elementBytes, type Dtype } from "../hardware/profile-schema.js"
+import type { VariantId } from "../variants/variant.js"
+
+/** Memory one layer keeps per sequence: cache that grows with context, state that does not. */
+export interface LayerMemory {
+  /** Bytes cached per token of context (K/V, latents, compressed K/V). */
+  readonly kvCacheBytesPerToken: number
+  /** Bytes held per sequence regardless of its length (linear-attention state). */
+  readonly stateBytesPerSequence: number
+}
+
+export interface LayerShape {
+  readonly heads: number
+  readonly kvHeads: number
+  readonly headDim: number
+  readonly headDimV: number
+}
+
+/**
+ * Per-layer memory by variant, at the given dtype.
+ * - dense, moba: K and V for every KV head.
+ * - nsa: each branch has its own keys and values (NSA paper, arXiv 2502.11089,
+ *   Section 3): raw K/V for selection and for the sliding window, plus one
+ *   compressed K/V per `compressStride` tokens.
+ * - mla: one latent plus one rotary key per token, shared by all heads.
+ * - lightning: nothing per token; a heads × dk × dv state, FP32 unless the
+ *   options say otherwise.
+ */
+export function layerMemory(variant: VariantId, shape: LayerShape, options: Readonly<Record<string, unknown>>, dtype: Dtype): LayerMemory {
+  const s = elementBytes[dtype]
+  const kv = shape.kvHeads * (shape.headDim + shape.headDimV) * s
+  switch (variant) {
+    case "dense":
+    case "moba":
+      return { kvCacheBytesPerToken: kv, stateBytesPerSequence: 0 }
+    case "nsa": {
+      const stride = Number(options.compressStride ?? 16)
+      return { kvCacheBytesPerToken: 2 * kv + kv / stride, stateBytesPerSequence: 0 }
+    }
+    case "mla": {
+      const latent = Number(options.kvLoraRank ?? 512) + Number(options.ropeDim ?? 64)
+      return { kvCacheBytesPerToken: latent * s, stateBytesPerSequence: 0 }
+    }
+    case "lightning": {
+      const stateDtype = (options.stateDtype ?? "fp32") as Dtype
+      return { kvCacheBytesPerToken: 0, stateBytesPerSequence: shape.heads * shape.headDim * shape.headDimV * elementBytes[stateDtype] }
+    }
+  }
+}
