@@ -48,6 +48,12 @@ export interface VariantPlan {
   readonly details: Readonly<Record<string, unknown>>
   /** A seeded, representative sample of this plan's tiles as executable units. */
   sample(options: SampleOptions): ReadonlyArray<ExecUnit>
+  /**
+   * Every executable work item of the schedule, each run whole from a fresh
+   * state, for validating small cases in full (and checking extrapolation from
+   * samples). Undefined where the variant cannot run its whole schedule.
+   */
+  fullUnits?(options: Omit<SampleOptions, "budgetSteps" | "wholeItemMaxSteps">): ReadonlyArray<ExecUnit>
 }
 
 /**

@@ -3,7 +3,7 @@ import { InputError } from "../../errors.js"
 import type { DeviceRates } from "../../hardware/device.js"
 import type { OperationRequest, VariantModule, VariantPlan } from "../variant.js"
 import { describeTiling, planDense, type DensePlan } from "./plan.js"
-import { sampleDense } from "./sample.js"
+import { fullDenseUnits, sampleDense } from "./sample.js"
 
 export const DenseOptions = Schema.Struct({
   /** Sliding window in keys, counting the query itself (needs a causal mask). */
@@ -20,7 +20,8 @@ export function denseVariantPlan(plan: DensePlan, details: Readonly<Record<strin
     considered: plan.considered,
     rejected: plan.rejected,
     details,
-    sample: (options) => sampleDense(plan.schedule, options)
+    sample: (options) => sampleDense(plan.schedule, options),
+    fullUnits: (options) => fullDenseUnits(plan.schedule, options)
   }
 }
 

@@ -95,6 +95,24 @@ export function sampleDense(schedule: DenseSchedule, options: SampleOptions = de
   return units
 }
 
+/** Every forward item of the schedule as a whole-item unit (split items combined per row group). */
+export function fullDenseUnits(schedule: DenseSchedule, options: Omit<SampleOptions, "budgetSteps" | "wholeItemMaxSteps">): ReadonlyArray<SampledUnit> {
+  const builder = new TaskBuilder(schedule, { ...options, budgetSteps: Number.POSITIVE_INFINITY, wholeItemMaxSteps: Number.POSITIVE_INFINITY })
+  const units: SampledUnit[] = []
+  for (let index = 0; index < schedule.forwardItems; index++) {
+    const item = schedule.item(index)
+    if (schedule.steps(item).length === 0) continue
+    if (schedule.tiling.splits > 1) {
+      if (item.split !== 0) continue
+      const unit = builder.splits(item)
+      if (unit) units.push(unit)
+    } else {
+      units.push(builder.item(item, "whole-item"))
+    }
+  }
+  return units
+}
+
 function findStep(
   schedule: DenseSchedule,
   randomItem: () => DenseWorkItem,

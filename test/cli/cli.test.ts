@@ -1,0 +1,155 @@
+import { spawnSync } from "node:child_process"
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { afterAll, describe, expect, it } from "vitest"
+import { packageRoot } from "../../src/paths.js"
+
+// These run the built CLI (dist/), as a user would: `npm test` builds first.
+const cli = join(packageRoot(), "dist", "src", "cli", "main.js")
+const dir = mkdtempSync(join(tmpdir(), "attnsim-cli-"))
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+function attnsim(...args: string[]) {
+  const result = spawnSync(process.execPath, [cli, ...args], { encoding: "utf8", cwd: dir })
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr }
+}
+
+const decode = ["estimate", "--hardware", "h100-sxm", "--phase", "decode", "--seq-len", "32k", "--heads", "32", "--kv-heads", "8", "--batch", "8", "--causal", "--json"]
+
+describe("attnsim estimate", () => {
+  it("json has the contract fields", () => {
+    const { status, stdout } = attnsim(...decode)
+    const estimate = JSON.parse(stdout)
+
+    expect(status).toBe(0)
+    for (const field of ["hardware", "seconds", "flops", "flopsExecuted", "flopsConvention", "bound", "tiling"]) expect(estimate).toHaveProperty(field)
+    expect(Object.keys(estimate.bytes).sort()).toEqual(["hbm", "l2", "smem"])
+    expect(estimate.hardware).toBe("h100-sxm")
+    expect(estimate.bound).toBe("hbm")
+  })
+
+  it("faster HBM makes decode faster", () => {
+    const base = JSON.parse(attnsim(...decode).stdout)
+    const faster = JSON.parse(attnsim(...decode, "--set", "memory.hbm.bandwidth=6 TB/s").stdout)
+
+    expect(faster.seconds).toBeLessThan(base.seconds)
+    expect(faster.seconds).toBeGreaterThan(base.seconds * 0.5)
+  })
+
+  it("unknown profile id is named", () => {
+    const { status, stderr } = attnsim("estimate", "--hardware", "h1000", "--seq-len", "4096")
+
+    expect(status).not.toBe(0)
+    expect(stderr).toContain('"h1000"')
+    expect(stderr).toContain("h100-sxm")
+    expect(stderr).not.toMatch(/\n\s+at /)
+  })
+
+  it("malformed sequence length is named", () => {
+    const { status, stderr } = attnsim("estimate", "--hardware", "h100-sxm", "--seq-len", "12q")
+
+    expect(status).not.toBe(0)
+    expect(stderr).toContain("--seq-len")
+    expect(stderr).toContain('"12q"')
+    expect(stderr).not.toMatch(/\n\s+at /)
+  })
+
+  it("malformed --set value is named", () => {
+    const { status, stderr } = attnsim("estimate", "--hardware", "h100-sxm", "--seq-len", "4096", "--set", "memory.hbm.bandwidth=fast")
+
+    expect(status).not.toBe(0)
+    expect(stderr).toContain("memory.hbm.bandwidth")
+    expect(stderr).toContain('"fast"')
+  })
+
+  it("fa3 on A100 is refused", () => {
+    const { status, stderr } = attnsim("estimate", "--hardware", "a100-sxm-80g", "--seq-len", "4096", "--kernel", "fa3")
+
+    expect(status).not.toBe(0)
+    expect(stderr).toContain("fa3")
+  })
+
+  it("flag of another variant is refused", () => {
+    const { status, stderr } = attnsim("estimate", "--hardware", "h100-sxm", "--seq-len", "4096", "--variant", "dense", "--mla-kv-rank", "256")
+
+    expect(status).not.toBe(0)
+    expect(stderr).toContain("--mla-kv-rank")
+  })
+
+  it("model stack reports memory", () => {
+    const { status, stdout } = attnsim("estimate", "--hardware", "h800-sxm", "--model", "deepseek-v3", "--phase", "decode", "--seq-len", "4096", "--json")
+    const estimate = JSON.parse(stdout)
+
+    expect(status).toBe(0)
+    expect(estimate.kvCacheBytesPerToken).toBe(70272)
+    expect(estimate.stateBytesPerSequence).toBe(0)
+    expect(estimate.layers).toHaveLength(61)
+  })
+
+  it("help states units", () => {
+    const { stdout } = attnsim("estimate", "--help")
+
+    expect(stdout).toContain("in tokens")
+    expect(stdout).toContain("TB/s")
+  })
+})
+
+describe("attnsim run", () => {
+  it("broken scenario names the field", () => {
+    const path = join(dir, "broken.json")
+    writeFileSync(path, JSON.stringify({ hardware: ["h100-sxm"], model: { name: "x", heads: 32, kvHeads: 8, headDim: 128 }, dtype: "bf16", batch: 0, cases: [] }))
+
+    const { status, stderr } = attnsim("run", path, "--out", join(dir, "reports"))
+
+    expect(status).not.toBe(0)
+    expect(stderr).toContain("broken.json")
+    expect(stderr).toContain("batch")
+    expect(existsSync(join(dir, "reports", "broken"))).toBe(false)
+  })
+
+  it("analytical scenario writes both reports", () => {
+    const path = join(dir, "tiny.json")
+    writeFileSync(
+      path,
+      JSON.stringify({
+        name: "tiny",
+        hardware: ["h100-sxm", "a100-sxm-80g"],
+        model: { name: "small", heads: 8, kvHeads: 2, headDim: 64 },
+        dtype: "bf16",
+        batch: 1,
+        cases: [{ variant: "dense", phase: "prefill", seqLens: [1024, 2048] }]
+      })
+    )
+
+    const { status, stdout } = attnsim("run", path, "--out", join(dir, "reports"), "--no-execute")
+    const report = JSON.parse(readFileSync(join(dir, "reports", "tiny", "report.json"), "utf8"))
+
+    expect(status).toBe(0)
+    expect(stdout).toContain("report.md")
+    expect(report.rows).toHaveLength(4)
+    expect(existsSync(join(dir, "reports", "tiny", "report.md"))).toBe(true)
+  })
+})
+
+describe("attnsim profiles", () => {
+  it("lists every shipped profile", () => {
+    const { status, stdout } = attnsim("profiles")
+
+    expect(status).toBe(0)
+    expect(stdout).toContain("9 profiles valid")
+  })
+
+  it("broken file names the field", () => {
+    const profile = JSON.parse(readFileSync(join(packageRoot(), "hardware-profiles", "h100-sxm.json"), "utf8"))
+    profile.memory.l2.capacity.value = "5 MiB"
+    const path = join(dir, "small-l2.json")
+    writeFileSync(path, JSON.stringify(profile))
+
+    const { status, stderr } = attnsim("profiles", path)
+
+    expect(status).not.toBe(0)
+    expect(stderr).toContain("memory.l2.capacity.value")
+    expect(stderr).toContain("small-l2.json")
+  })
+})
