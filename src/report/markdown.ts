@@ -1,35 +1,39 @@
 import { componentKeys } from "../cost/breakdown.js"
 import { flopDefinitions } from "../estimate.js"
-import type { ReportRow, ScenarioReport } from "../runner/scenario-run.js"
+import type { ModelRow, ReportRow, ScenarioReport } from "../runner/scenario-run.js"
 import { formatBytes, formatSeconds } from "../units/index.js"
 
 /** Render a scenario report as Markdown for reading. */
 export function renderMarkdown(report: ScenarioReport): string {
-  const lines: string[] = []
-  const { model } = report
-  lines.push(`# ${report.scenario}`, "")
+  const lines: string[] = [`# ${report.scenario}`, ""]
   if (report.description) lines.push(report.description, "")
-  lines.push(
-    `Model shape: ${model.name}: ${model.heads} query heads, ${model.kvHeads} KV heads, head dim ${model.headDim}` +
-      (model.headDimV && model.headDimV !== model.headDim ? ` (value ${model.headDimV})` : "") +
-      `, ${report.dtype}. Scenario file: \`${report.source}\`.`,
-    ""
-  )
-  lines.push(...validationSection(report), "")
+  const { model } = report
+  if (model) {
+    lines.push(
+      `Layer shape: ${model.name}: ${model.heads} query heads, ${model.kvHeads} KV heads, head dim ${model.headDim}` +
+        (model.headDimV && model.headDimV !== model.headDim ? ` (value ${model.headDimV})` : "") +
+        `, ${report.dtype}.`,
+      ""
+    )
+  }
+  lines.push(`Scenario file: \`${report.source}\`.`, "", ...validationSection(report), "")
 
   for (const group of groupRows(report.rows)) {
-    lines.push(`## ${group.hardware}: ${group.variant} ${group.phase}`, "")
-    lines.push(...rowTable(group.rows), "")
+    lines.push(`## ${group.hardware}: ${group.phase}`, "")
+    lines.push(...rowTable(group.rows, report.rows), "")
     lines.push(...breakdownTable(group.rows), "")
   }
+  lines.push(...modelSection(report.modelRows))
+  lines.push(...comparisonSection(report.rows))
+  lines.push(...notesSection(report.rows))
 
-  lines.push(...comparisonSection(report), "")
   lines.push("## Definitions", "")
   for (const [name, text] of Object.entries(flopDefinitions)) lines.push(`- \`${name}\`: ${text}.`)
   lines.push(
     "- Time components add up to the predicted time: tensor (matrix products), softmax not hidden behind them, memory stall beyond compute, per-CTA fill and drain latency, idle slots in the last wave, and kernel launch.",
-    "- `bound` names the resource with the largest time if it alone limited the kernel.",
-    "- Executed tiles are a seeded sample of the full-size schedule (first, last, diagonal, interior, whole items, split-KV combine, random), run as gpu.js kernels on a worker pool and compared with a float64 reference. Counts match means each executed tile counted exactly the FLOPs, exp operations and K/V bytes the cost model prices for it.",
+    "- `bound` names the resource that limits the time: compute (tensor, exp or vector work) or the busiest memory level, whichever is longer.",
+    "- `vs dense` is the dense row's predicted time divided by this row's, on the same hardware, phase and sequence length.",
+    "- Executed tiles are a seeded sample of the full-size schedule, run as gpu.js kernels on a worker pool and compared with a float64 reference. Counts match means each executed tile counted exactly the FLOPs, exp operations and bytes the cost model prices for it.",
     ""
   )
   return lines.join("\n")
@@ -37,7 +41,7 @@ export function renderMarkdown(report: ScenarioReport): string {
 
 function validationSection(report: ScenarioReport): string[] {
   const summary = report.validationSummary
-  if (summary.rowsValidated === 0) return ["Execution: disabled for this scenario; the numbers below are analytical only."]
+  if (summary.rowsValidated === 0) return ["Execution: none in this run; the numbers below are analytical only."]
   return [
     `Execution: ${summary.tilesExecuted} tiles executed over ${summary.rowsValidated} rows on gpu.js backend ${summary.backends.join(", ")}; ` +
       `max abs error against float64 ${summary.maxAbsError.toExponential(2)}; counts ${summary.countsMatch ? "match the model for every tile" : "DO NOT match the model"}.`
@@ -46,7 +50,6 @@ function validationSection(report: ScenarioReport): string[] {
 
 interface RowGroup {
   readonly hardware: string
-  readonly variant: string
   readonly phase: string
   readonly rows: ReportRow[]
 }
@@ -54,23 +57,30 @@ interface RowGroup {
 function groupRows(rows: ReadonlyArray<ReportRow>): RowGroup[] {
   const groups = new Map<string, RowGroup>()
   for (const row of rows) {
-    const key = `${row.hardware}|${row.variant}|${row.phase}`
-    const group = groups.get(key) ?? { hardware: row.hardware, variant: row.variant, phase: row.phase, rows: [] }
+    const key = `${row.hardware}|${row.phase}`
+    const group = groups.get(key) ?? { hardware: row.hardware, phase: row.phase, rows: [] }
     group.rows.push(row)
     groups.set(key, group)
   }
   return [...groups.values()]
 }
 
-function rowTable(rows: ReadonlyArray<ReportRow>): string[] {
-  const header = "| seq len | queries | batch | predicted | TFLOP/s (convention) | bound | HBM bytes | tiling | tiles run | backend | max abs error |"
-  const rule = "|---:|---:|---:|---:|---:|---|---:|---|---:|---|---:|"
+function denseTwin(row: ReportRow, all: ReadonlyArray<ReportRow>): ReportRow | undefined {
+  return all.find((r) => r.variant === "dense" && r.hardware === row.hardware && r.phase === row.phase && r.seqLen === row.seqLen && r.batch === row.batch)
+}
+
+function rowTable(rows: ReadonlyArray<ReportRow>, all: ReadonlyArray<ReportRow>): string[] {
+  const header = "| variant | seq len | queries | batch | predicted | vs dense | TFLOP/s (convention) | bound | keys/query | HBM bytes | tiling | tiles run | backend | max abs error |"
+  const rule = "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---|---:|---|---:|"
   const body = rows.map((row) => {
     const p = row.prediction
     const v = row.validation
+    const dense = denseTwin(row, all)
+    const versus = dense && row.variant !== "dense" ? `${(dense.prediction.seconds / p.seconds).toFixed(2)}×` : "-"
+    const keys = typeof p.keysPerQuery === "number" ? String(p.keysPerQuery) : "-"
     return (
-      `| ${row.seqLen} | ${row.queryLen} | ${row.batch} | ${formatSeconds(p.seconds)} | ${(p.conventionFlopsPerSecond / 1e12).toFixed(1)} | ${p.bound} | ` +
-      `${formatBytes(p.bytes.hbm)} | ${p.tiling.description} | ${v ? v.tilesExecuted : "-"} | ${v ? v.backends.join(", ") : "-"} | ` +
+      `| ${row.variant} | ${row.seqLen} | ${row.queryLen} | ${row.batch} | ${formatSeconds(p.seconds)} | ${versus} | ${(p.conventionFlopsPerSecond / 1e12).toFixed(1)} | ${p.bound} | ` +
+      `${keys} | ${formatBytes(p.bytes.hbm)} | ${p.tiling.description} | ${v ? v.tilesExecuted : "-"} | ${v ? v.backends.join(", ") : "-"} | ` +
       `${v ? v.maxAbsError.toExponential(2) : "-"} |`
     )
   })
@@ -78,30 +88,66 @@ function rowTable(rows: ReadonlyArray<ReportRow>): string[] {
 }
 
 function breakdownTable(rows: ReadonlyArray<ReportRow>): string[] {
-  const header = `| seq len | ${componentKeys.join(" | ")} | total |`
-  const rule = `|---:|${componentKeys.map(() => "---:").join("|")}|---:|`
+  const header = `| variant | seq len | ${componentKeys.join(" | ")} | total |`
+  const rule = `|---|---:|${componentKeys.map(() => "---:").join("|")}|---:|`
   const body = rows.map((row) => {
     const c = row.prediction.components
-    return `| ${row.seqLen} | ${componentKeys.map((key) => formatSeconds(c[key], 3)).join(" | ")} | ${formatSeconds(row.prediction.seconds)} |`
+    return `| ${row.variant} | ${row.seqLen} | ${componentKeys.map((key) => formatSeconds(c[key], 3)).join(" | ")} | ${formatSeconds(row.prediction.seconds)} |`
   })
   return ["Where the time goes:", "", header, rule, ...body]
 }
 
-function comparisonSection(report: ScenarioReport): string[] {
-  const hardware = [...new Set(report.rows.map((r) => r.hardware))]
+function modelSection(rows: ReadonlyArray<ModelRow>): string[] {
+  if (rows.length === 0) return []
+  const lines = ["## Models", ""]
+  const header = "| model | hardware | phase | seq len | batch | attention time | by variant | KV cache / token | state / sequence | memory for the batch | HBM |"
+  const rule = "|---|---|---|---:|---:|---:|---|---:|---:|---:|---:|"
+  lines.push(header, rule)
+  for (const row of rows) {
+    const e = row.estimate
+    const byVariant = Object.entries(e.secondsByVariant).map(([variant, seconds]) => `${variant} ${((seconds / e.seconds) * 100).toFixed(0)} %`).join(", ")
+    lines.push(
+      `| ${row.model} | ${row.hardware} | ${row.phase} | ${row.seqLen} | ${row.batch} | ${formatSeconds(e.seconds)} | ${byVariant} | ` +
+        `${e.kvCacheBytesPerToken} B | ${formatBytes(e.stateBytesPerSequence)} | ${formatBytes(e.memoryBytes)} | ${formatBytes(e.hbmCapacityBytes)} |`
+    )
+  }
+  return [...lines, ""]
+}
+
+function comparisonSection(rows: ReadonlyArray<ReportRow>): string[] {
+  const hardware = [...new Set(rows.map((r) => r.hardware))]
   if (hardware.length < 2) return []
   const baseline = hardware[0]!
-  const keys = [...new Set(report.rows.map((r) => `${r.variant}|${r.phase}|${r.seqLen}`))]
+  const key = (r: ReportRow) => `${r.variant}|${r.phase}|${r.seqLen}|${r.batch}`
+  const keys = [...new Set(rows.map(key))]
   const lines = [`## Across hardware (time relative to ${baseline})`, "", `| case | ${hardware.join(" | ")} |`, `|---|${hardware.map(() => "---:").join("|")}|`]
-  for (const key of keys) {
-    const [variant, phase, seqLen] = key.split("|")
-    const base = report.rows.find((r) => r.hardware === baseline && `${r.variant}|${r.phase}|${r.seqLen}` === key)
+  for (const caseKey of keys) {
+    const [variant, phase, seqLen] = caseKey.split("|")
+    const base = rows.find((r) => r.hardware === baseline && key(r) === caseKey)
     if (!base) continue
     const cells = hardware.map((id) => {
-      const row = report.rows.find((r) => r.hardware === id && `${r.variant}|${r.phase}|${r.seqLen}` === key)
+      const row = rows.find((r) => r.hardware === id && key(r) === caseKey)
       return row ? `${(row.prediction.seconds / base.prediction.seconds).toFixed(2)}×` : "-"
     })
     lines.push(`| ${variant} ${phase} ${seqLen} | ${cells.join(" | ")} |`)
+  }
+  return [...lines, ""]
+}
+
+/** Each variant's notes once: the mechanisms behind its numbers. */
+function notesSection(rows: ReadonlyArray<ReportRow>): string[] {
+  const byVariant = new Map<string, Set<string>>()
+  for (const row of rows) {
+    const notes = row.prediction.notes
+    if (!Array.isArray(notes)) continue
+    const set = byVariant.get(row.variant) ?? new Set<string>()
+    for (const note of notes) set.add(String(note))
+    byVariant.set(row.variant, set)
+  }
+  if (byVariant.size === 0) return []
+  const lines = ["## Why the numbers come out as they do", ""]
+  for (const [variant, notes] of byVariant) {
+    lines.push(`### ${variant}`, "", ...[...notes].slice(0, 12).map((note) => `- ${note}`), "")
   }
   return lines
 }

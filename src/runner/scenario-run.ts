@@ -6,7 +6,10 @@ import { parseOverride } from "../hardware/overrides.js"
 import type { HardwareProfile } from "../hardware/profile-schema.js"
 import { executeUnits, type ExecutionCheck } from "../validate/execute.js"
 import type { LoadedScenario } from "../workload/scenario.js"
-import type { Scenario, ScenarioCase } from "../workload/scenario-schema.js"
+import type { ModelCase, Scenario, ScenarioCase } from "../workload/scenario-schema.js"
+import { InputError } from "../errors.js"
+import { estimateModel, type ModelEstimate } from "../model-estimate.js"
+import { loadModel } from "../workload/model.js"
 import type { AttentionShape } from "../workload/shape.js"
 
 export interface ReportRow {
@@ -20,6 +23,16 @@ export interface ReportRow {
   readonly validation?: ExecutionCheck | undefined
 }
 
+/** A whole model priced at one sequence length: time per layer kind and memory. */
+export interface ModelRow {
+  readonly hardware: string
+  readonly model: string
+  readonly phase: string
+  readonly seqLen: number
+  readonly batch: number
+  readonly estimate: ModelEstimate
+}
+
 export interface ScenarioReport {
   readonly scenario: string
   readonly description?: string | undefined
@@ -29,6 +42,7 @@ export interface ScenarioReport {
   readonly profiles: ReadonlyArray<{ readonly id: string; readonly name: string; readonly overrides: ReadonlyArray<string> }>
   readonly execution: Scenario["execution"]
   readonly rows: ReadonlyArray<ReportRow>
+  readonly modelRows: ReadonlyArray<ModelRow>
   readonly validationSummary: {
     readonly rowsValidated: number
     readonly tilesExecuted: number
@@ -39,8 +53,11 @@ export interface ScenarioReport {
 }
 
 /** Shape of one row: queries default to seqLen for prefill and train, 1 for decode. */
-export function caseShape(scenario: Scenario, sweep: ScenarioCase, seqLen: number): AttentionShape {
+export function caseShape(scenario: Scenario, sweep: ScenarioCase, seqLen: number, origin = "scenario"): AttentionShape {
   const { model } = scenario
+  if (!model) {
+    throw new InputError({ origin, issues: [{ path: "model", value: undefined, expected: `the layer shape (name, heads, kvHeads, headDim) for the ${sweep.variant} cases` }] })
+  }
   return {
     batch: sweep.batch ?? scenario.batch,
     heads: model.heads,
@@ -63,12 +80,24 @@ export function runScenario(loaded: LoadedScenario): Effect.Effect<ScenarioRepor
   const { scenario } = loaded
   const overrides = scenario.set.map((text) => parseOverride(text, `${loaded.path}: set`))
   const profiles = scenario.hardware.map((id) => loadProfile(id, overrides))
+  const variantCases = scenario.cases.filter((sweep): sweep is ScenarioCase => "variant" in sweep)
+  const modelCases = scenario.cases.filter((sweep): sweep is ModelCase => "model" in sweep)
   const planned = profiles.flatMap((profile) =>
-    scenario.cases.flatMap((sweep) => sweep.seqLens.map((seqLen) => planRow(scenario, profile, sweep, seqLen)))
+    variantCases.flatMap((sweep) => sweep.seqLens.map((seqLen) => planRow(scenario, profile, sweep, seqLen, loaded.path)))
+  )
+  const modelRows = profiles.flatMap((profile) =>
+    modelCases.flatMap((sweep) => {
+      const model = loadModel(sweep.model)
+      return sweep.seqLens.map((seqLen): ModelRow => {
+        const batch = sweep.batch ?? scenario.batch
+        const estimate = estimateModel({ model, phase: sweep.phase, seqLen, queryLen: sweep.queryLen, batch, dtype: scenario.dtype, kernel: sweep.kernel }, profile)
+        return { hardware: profile.id, model: model.id, phase: sweep.phase, seqLen, batch, estimate }
+      })
+    })
   )
 
   const validateAll = Effect.forEach(planned, (row) => validateRow(scenario, row))
-  const rows: Effect.Effect<ReadonlyArray<ReportRow>, TileExecutionError | PoolStartError> = scenario.execution.enabled
+  const rows: Effect.Effect<ReadonlyArray<ReportRow>, TileExecutionError | PoolStartError> = scenario.execution.enabled && planned.length > 0
     ? validateAll.pipe(Effect.provide(tilePoolLayer({ workers: scenario.execution.workers, backend: scenario.execution.backend })))
     : Effect.succeed(planned.map((row) => row.row))
 
@@ -76,7 +105,7 @@ export function runScenario(loaded: LoadedScenario): Effect.Effect<ScenarioRepor
     yield* Effect.logInfo(`run ${loaded.name} started`).pipe(Effect.annotateLogs({ scenario: loaded.name, rows: planned.length }))
     const done = yield* rows
     yield* Effect.logInfo(`run ${loaded.name} finished`).pipe(Effect.annotateLogs({ scenario: loaded.name }))
-    return buildReport(loaded, profiles, done)
+    return buildReport(loaded, profiles, done, modelRows)
   })
 }
 
@@ -85,8 +114,8 @@ interface PlannedRow {
   readonly operation: PlannedOperation
 }
 
-function planRow(scenario: Scenario, profile: HardwareProfile, sweep: ScenarioCase, seqLen: number): PlannedRow {
-  const shape = caseShape(scenario, sweep, seqLen)
+function planRow(scenario: Scenario, profile: HardwareProfile, sweep: ScenarioCase, seqLen: number, origin: string): PlannedRow {
+  const shape = caseShape(scenario, sweep, seqLen, origin)
   const operation = planOperation({ variant: sweep.variant, shape, phase: sweep.phase, kernel: sweep.kernel, options: sweep.options }, profile, `${sweep.variant} options`)
   return {
     operation,
@@ -121,7 +150,7 @@ function validateRow(scenario: Scenario, planned: PlannedRow): Effect.Effect<Rep
   )
 }
 
-function buildReport(loaded: LoadedScenario, profiles: ReadonlyArray<HardwareProfile>, rows: ReadonlyArray<ReportRow>): ScenarioReport {
+function buildReport(loaded: LoadedScenario, profiles: ReadonlyArray<HardwareProfile>, rows: ReadonlyArray<ReportRow>, modelRows: ReadonlyArray<ModelRow>): ScenarioReport {
   const { scenario } = loaded
   const validated = rows.flatMap((row) => (row.validation ? [row.validation] : []))
   return {
@@ -133,6 +162,7 @@ function buildReport(loaded: LoadedScenario, profiles: ReadonlyArray<HardwarePro
     profiles: profiles.map((p) => ({ id: p.id, name: p.name, overrides: scenario.set })),
     execution: scenario.execution,
     rows,
+    modelRows,
     validationSummary: {
       rowsValidated: validated.length,
       tilesExecuted: validated.reduce((sum, v) => sum + v.tilesExecuted, 0),

@@ -30,6 +30,18 @@ export const ScenarioCase = Schema.Struct({
 })
 export type ScenarioCase = typeof ScenarioCase.Type
 
+/** A whole model's layer stack over a list of sequence lengths: time per layer kind and memory. */
+export const ModelCase = Schema.Struct({
+  /** A model id (models/), an attnsim model file or a Hugging Face config.json. */
+  model: Schema.String,
+  phase: PhaseSchema,
+  seqLens: Schema.NonEmptyArray(PositiveInt),
+  queryLen: Schema.optional(PositiveInt),
+  batch: Schema.optional(PositiveInt),
+  kernel: Schema.optional(Schema.Literal("fa2", "fa3"))
+})
+export type ModelCase = typeof ModelCase.Type
+
 export const ExecutionSettings = Schema.Struct({
   enabled: Schema.Boolean,
   seed: Schema.optionalWith(Schema.Number.pipe(Schema.int(), Schema.nonNegative()), { default: () => 1 }),
@@ -51,10 +63,11 @@ export const ScenarioSchema = Schema.Struct({
   hardware: Schema.NonEmptyArray(Schema.String),
   /** What-if overrides applied to every profile, as `path=value`. */
   set: Schema.optionalWith(Schema.Array(Schema.String), { default: () => [] }),
-  model: ModelShape,
+  /** The layer shape variant cases use; optional when every case names a model. */
+  model: Schema.optional(ModelShape),
   dtype: Dtype,
   batch: PositiveInt,
-  cases: Schema.NonEmptyArray(ScenarioCase),
+  cases: Schema.NonEmptyArray(Schema.Union(ScenarioCase, ModelCase)),
   execution: Schema.optionalWith(ExecutionSettings, {
     default: () => ({ enabled: true, seed: 1, budgetSteps: 24, wholeItemMaxSteps: 8, backend: "webasm" as const })
   })

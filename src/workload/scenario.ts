@@ -69,6 +69,13 @@ async function readScenarioSource(path: string): Promise<unknown> {
 
 function checkScenario(scenario: Scenario, path: string): void {
   const { model } = scenario
+  if (!model) {
+    const index = scenario.cases.findIndex((sweep) => "variant" in sweep)
+    if (index >= 0) {
+      throw new InputError({ origin: path, issues: [{ path: "model", value: undefined, expected: `the layer shape (name, heads, kvHeads, headDim) that cases.${index} prices` }] })
+    }
+    return
+  }
   if (model.heads % model.kvHeads !== 0) {
     throw new InputError({
       origin: path,
