@@ -50,7 +50,7 @@ export function readJsonFile(path: string): unknown {
 /**
  * Read a profile file and resolve its `extends` chain into one raw object.
  * A child's fields replace its parent's, objects merging key by key. A child that
- * changes a figure's value must give that figure's source too.
+ * changes a figure's value gives that figure's source and confidence too.
  */
 export function readRawProfile(path: string, dir = profilesDir(), seen: ReadonlyArray<string> = []): Record<string, unknown> {
   if (seen.includes(path)) {
