@@ -80,14 +80,25 @@ export function planOperation(input: OperationInput, profile: HardwareProfile, o
   const request: OperationRequest = { variant: module.id, shape: input.shape, phase: input.phase, kernel: input.kernel, options }
   const device = deviceRates(profile, request.shape.dtype)
   const plan = module.plan(request, device)
-  return { request, device, plan, estimate: toEstimate(request, profile, plan) }
+  return { request, device, plan, estimate: toEstimate(request, profile.id, plan) }
 }
 
-function toEstimate(request: OperationRequest, profile: HardwareProfile, plan: VariantPlan): Estimate {
+/**
+ * The operation re-planned with what executing its sample measured (a variant
+ * may price with a measured quantity, such as MoBA's head overlap); the same
+ * operation when its plan takes no measurements.
+ */
+export function withMeasurements(planned: PlannedOperation, measured: Readonly<Record<string, number>>): PlannedOperation {
+  if (!planned.plan.withMeasurements || Object.keys(measured).length === 0) return planned
+  const plan = planned.plan.withMeasurements(measured)
+  return { ...planned, plan, estimate: toEstimate(planned.request, planned.estimate.hardware, plan) }
+}
+
+function toEstimate(request: OperationRequest, hardware: string, plan: VariantPlan): Estimate {
   const { cost } = plan
   const convention = conventionForwardFlops(request.shape) * (request.phase === "train" ? 1 + backwardFlopsFactor : 1)
   return {
-    hardware: profile.id,
+    hardware,
     variant: request.variant,
     phase: request.phase,
     dtype: request.shape.dtype,

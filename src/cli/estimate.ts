@@ -3,7 +3,7 @@ import { Effect } from "effect"
 import type { Argv } from "yargs"
 import { componentKeys } from "../cost/breakdown.js"
 import { InputError } from "../errors.js"
-import { planOperation, type Estimate } from "../estimate.js"
+import { planOperation, withMeasurements, type Estimate } from "../estimate.js"
 import { tilePoolLayer } from "../exec/pool.js"
 import { loadProfile } from "../hardware/load.js"
 import { estimateModel, type ModelEstimate } from "../model-estimate.js"
@@ -168,12 +168,13 @@ export async function runEstimate(args: EstimateArgs, runEffect: <A, E>(effect: 
     const units = planned.plan.sample({ seed: 1, budgetSteps: 24, wholeItemMaxSteps: 8, backend })
     validation = await runEffect(executeUnits(units).pipe(Effect.provide(tilePoolLayer({ workers, backend }))))
   }
+  const estimate = validation ? withMeasurements(planned, validation.measured).estimate : planned.estimate
 
   if (args.json) {
-    process.stdout.write(JSON.stringify(validation ? { ...planned.estimate, validation } : planned.estimate, null, 2) + "\n")
+    process.stdout.write(JSON.stringify(validation ? { ...estimate, validation } : estimate, null, 2) + "\n")
     return
   }
-  process.stdout.write(renderEstimate(planned.estimate, validation))
+  process.stdout.write(renderEstimate(estimate, validation))
 }
 
 function runModelEstimate(args: EstimateArgs): void {

@@ -3,9 +3,11 @@ import { Cause, Effect, Exit } from "effect"
 import yargs from "yargs"
 import { hideBin } from "yargs/helpers"
 import { loggingLayer } from "../logging.js"
+import { runCalibrate, type CalibrateArgs } from "./calibrate.js"
 import { estimateOptions, runEstimate, type EstimateArgs } from "./estimate.js"
 import { runProfiles } from "./profiles.js"
 import { runScenarioCommand } from "./run.js"
+import { runValidate, type ValidateArgs } from "./validate.js"
 
 const verbose = process.argv.includes("--verbose")
 
@@ -58,7 +60,40 @@ async function main(): Promise<void> {
           .option("json", { type: "boolean", default: false, describe: "print the summaries as JSON" }),
       (args) => runProfiles((args.files as string[] | undefined) ?? [], args.json)
     )
-    .demandCommand(1, "name a command: estimate, run or profiles")
+    .command(
+      "calibrate",
+      "measure this machine as a device (gpu.js tile kernels, pool dispatch and transfer, memory) and write its host profile",
+      (y) =>
+        y
+          .option("out", { type: "string", default: "calibration/host.json", describe: "host profile file to write" })
+          .option("backend", { type: "string", default: "webasm", choices: ["webasm", "cpu", "gl"], describe: "gpu.js backend to calibrate" })
+          .option("workers", { type: "string", describe: "worker threads (the pool size validation will use); default: available cores" })
+          .option("repeats", { type: "string", default: "5", describe: "repeats of every measurement; figures are medians with their spread" })
+          .option("json", { type: "boolean", default: false, describe: "print the measurements as JSON" }),
+      async (args) => runCalibrate(args as unknown as CalibrateArgs, runEffect)
+    )
+    .command(
+      "validate",
+      "run the priced tile schedules on this machine and compare measured with predicted seconds (or, with --published, published GPU figures)",
+      (y) =>
+        y
+          .option("hardware", { type: "string", default: "host", describe: 'host profile: "host" (calibration/host.json, from attnsim calibrate) or a host profile file' })
+          .option("variant", { type: "string", array: true, describe: "variants to validate (repeatable or comma-separated); default: every registered variant" })
+          .option("sizes", { type: "string", describe: "sequence lengths in tokens, comma-separated (k = 1024), replacing each variant's default sizes" })
+          .option("phases", { type: "string", describe: "phases, comma-separated: prefill, decode; default: both" })
+          .option("workers", { type: "string", describe: "worker threads; default: the count the host profile was calibrated with" })
+          .option("repeats", { type: "string", default: "3", describe: "timed repeats per case; the median is reported with its spread" })
+          .option("schedule-hardware", { type: "string", default: "h100-sxm", describe: "GPU profile whose planned schedules are executed" })
+          .option("full-limit", { type: "string", default: "4", describe: "seconds: cases predicted to run longer than this run as an extrapolated sample" })
+          .option("speedup", { type: "boolean", default: true, describe: "rerun each variant's longest whole case on one worker to measure the pool speedup (--no-speedup skips it)" })
+          .option("seed", { type: "string", default: "1", describe: "seed of the sampled tiles" })
+          .option("published", { type: "boolean", default: false, describe: "compare the cost model with the published and measured GPU figures in fixtures/ instead of running" })
+          .option("allow-other-machine", { type: "boolean", default: false, describe: "use a host profile calibrated on another machine, reporting the differences" })
+          .option("out", { type: "string", default: "reports", describe: "folder the validation report folder is written into" })
+          .option("json", { type: "boolean", default: false, describe: "print the validation document as JSON" }),
+      async (args) => runValidate(args as unknown as ValidateArgs, runEffect)
+    )
+    .demandCommand(1, "name a command: estimate, run, profiles, calibrate or validate")
     .strict()
     .help()
     .fail((message, error) => {

@@ -63,7 +63,7 @@ export function priceKernel(spec: KernelSpec, device: DeviceRates, waves: WaveMo
   const makespan =
     waves === "exact"
       ? longestFirstMakespan(spec.classes.map((c, index) => ({ count: c.count, seconds: timings[index]!.seconds })), activeSlots)
-      : Math.max(busy, ...timings.map((t) => t.seconds))
+      : timings.reduce((max, t) => Math.max(max, t.seconds), busy)
   const components: TimeComponents = {
     tensor: perSlot((t) => t.parts.tensor),
     softmaxExposed: perSlot((t) => t.parts.softmaxExposed),

@@ -1,7 +1,8 @@
 import { initialReferenceState, referenceOutput, referenceSteps } from "../variants/dense/reference.js"
 import { maskedScore } from "../variants/dense/kernels.js"
 import { attentionKernels } from "./backend.js"
-import type { AttentionTileResult, AttentionTileTask, SoftmaxState } from "./task.js"
+import { fillRow, TensorId } from "./data.js"
+import type { AttentionTileFill, AttentionTileResult, AttentionTileTask, SoftmaxState } from "./task.js"
 
 /**
  * Run an attention tile task through the gpu.js kernels, step by step, then the
@@ -9,7 +10,10 @@ import type { AttentionTileResult, AttentionTileTask, SoftmaxState } from "./tas
  * what the kernels were launched over: every thread of the score and
  * accumulate kernels does headDim resp. blockN multiply-adds.
  */
-export function runAttentionTile(task: AttentionTileTask): AttentionTileResult {
+export function runAttentionTile(carried: AttentionTileTask): AttentionTileResult {
+  const fillStarted = performance.now()
+  const task = carried.fill ? withGeneratedData(carried, carried.fill) : carried
+  const fillSeconds = (performance.now() - fillStarted) / 1000
   const { rows, blockN, headDim, headDimV } = task
   const kernels = attentionKernels(task.backend, { rows, blockN, headDim, headDimV })
   const steps = task.stepStart.length
@@ -41,8 +45,9 @@ export function runAttentionTile(task: AttentionTileTask): AttentionTileResult {
   const kernelSeconds = (performance.now() - started) / 1000
 
   const referenceStarted = performance.now()
-  const reference = referenceSteps(task, initialReferenceState(rows, headDimV, task.state))
-  const output = task.finalize ? referenceOutput(task) : undefined
+  const withReference = task.reference !== false
+  const reference = withReference ? referenceSteps(task, initialReferenceState(rows, headDimV, task.state)) : emptyReference
+  const output = withReference && task.finalize ? referenceOutput(task) : undefined
   const referenceSeconds = (performance.now() - referenceStarted) / 1000
 
   const kernelState: SoftmaxState = { rowMax, rowSum, acc }
@@ -50,14 +55,44 @@ export function runAttentionTile(task: AttentionTileTask): AttentionTileResult {
     id: task.id,
     backend: kernels.actualBackend,
     kernelState,
-    referenceRowMax: reference.rowMax,
-    referenceRowSum: reference.rowSum,
-    referenceAcc: reference.acc,
+    referenceRowMax: withReference ? reference.rowMax : new Float64Array(0),
+    referenceRowSum: withReference ? reference.rowSum : new Float64Array(0),
+    referenceAcc: withReference ? reference.acc : new Float64Array(0),
     referenceOutput: output,
     counted: { tensorFlops, expOps, loadBytes, steps },
     kernelSeconds,
-    referenceSeconds
+    referenceSeconds,
+    fillSeconds
   }
+}
+
+const emptyReference = { rowMax: new Float64Array(0), rowSum: new Float64Array(0), acc: new Float64Array(0) }
+
+/**
+ * Generate a task's Q, K and V from its fill coordinates, exactly as the main
+ * thread would have: rows past realRows and keys past stepKeys stay zero.
+ */
+function withGeneratedData(task: AttentionTileTask, fill: AttentionTileFill): AttentionTileTask {
+  const { rows, realRows, blockN, headDim: dk, headDimV: dv } = task
+  const steps = task.stepStart.length
+  const q = new Float32Array(rows * dk)
+  for (let r = 0; r < realRows; r++) {
+    fillRow(q, r * dk, dk, { seed: fill.seed, tensor: TensorId.query, batch: fill.batch, head: fill.queryHeads[r]!, position: fill.queryPositions[r]! }, fill.dtype)
+  }
+
+  const k = new Float32Array(steps * blockN * dk)
+  const v = new Float32Array(steps * blockN * dv)
+  for (let step = 0; step < steps; step++) {
+    const first = fill.keyPositions ? fill.keyPositions[step]! : task.stepStart[step]!
+    for (let j = 0; j < task.stepKeys[step]!; j++) {
+      const row = step * blockN + j
+      const at = { seed: fill.seed, batch: fill.batch, head: fill.kvHead, position: first + j }
+      fillRow(k, row * dk, dk, { ...at, tensor: TensorId.key }, fill.dtype)
+      if (task.valueInKey) v.set(k.subarray(row * dk, row * dk + dv), row * dv)
+      else fillRow(v, row * dv, dv, { ...at, tensor: TensorId.value }, fill.dtype)
+    }
+  }
+  return { ...task, q, k, v }
 }
 
 function flatten(rows: Float32Array[], width: number): Float32Array {

@@ -37,7 +37,8 @@ export interface TileDims {
 const instances = new Map<Backend, InstanceType<typeof GPU>>()
 const cache = new Map<string, AttentionKernels>()
 
-function gpuFor(backend: Backend): InstanceType<typeof GPU> {
+/** The gpu.js instance of a backend in this thread, created on first use. */
+export function gpuFor(backend: Backend): InstanceType<typeof GPU> {
   let gpu = instances.get(backend)
   if (!gpu) {
     if (backend === "gl" && !isHeadlessGlAvailable()) {
@@ -77,7 +78,7 @@ export function attentionKernels(backend: Backend, dims: TileDims): AttentionKer
 }
 
 /** The backend a compiled kernel really runs on (known after its first call). */
-function detectBackend(kernel: IKernelRunShortcut, requested: Backend): Backend {
+export function detectBackend(kernel: IKernelRunShortcut, requested: Backend): Backend {
   const inner = (kernel as unknown as { kernel?: { constructor?: { name?: string } } }).kernel
   const name = inner?.constructor?.name
   return (name && kernelClassBackend[name]) || requested

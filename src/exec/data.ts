@@ -11,7 +11,7 @@ export const TensorId = { query: 1, key: 2, value: 3, state: 4 } as const
 export type TensorId = (typeof TensorId)[keyof typeof TensorId]
 
 /** Explicit mantissa bits kept per dtype when rounding (bf16 7, fp16 10, fp8 e4m3 3). */
-const mantissaBits: Record<Dtype, number> = { bf16: 7, fp16: 10, fp8: 3, fp32: 23 }
+export const mantissaBits: Record<Dtype, number> = { bf16: 7, fp16: 10, fp8: 3, fp32: 23 }
 
 /** The 32-bit finalizer of MurmurHash3: a bijective mix with good avalanche. */
 function mix32(h: number): number {

@@ -1,4 +1,6 @@
 import { runAttentionTile } from "./attention-step.js"
+import { runLightningTile } from "./lightning-step.js"
+import { runMobaGating } from "../variants/moba/gating-run.js"
 import type { TileResult, TileTask } from "./task.js"
 
 /**
@@ -6,5 +8,7 @@ import type { TileResult, TileTask } from "./task.js"
  * adds its task type to TileTask in task.ts and its handler here.
  */
 export const handlers: { readonly [K in TileTask["kind"]]: (task: Extract<TileTask, { kind: K }>) => TileResult } = {
-  "attention-forward": runAttentionTile
+  "attention-forward": runAttentionTile,
+  "lightning-forward": runLightningTile,
+  "moba-gating": runMobaGating
 }

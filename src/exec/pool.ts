@@ -4,6 +4,8 @@ import { availableParallelism } from "node:os"
 import { join } from "node:path"
 import { Piscina } from "piscina"
 import { packageRoot } from "../paths.js"
+import { batchTransferList, type TileBatch, type TileBatchResult } from "./batch.js"
+import type { ProbeResult, ProbeTask } from "./probe.js"
 import { taskTransferList, type Backend, type TileResult, type TileTask } from "./task.js"
 
 /** A tile task failed in a worker; the worker's message is kept. */
@@ -36,6 +38,10 @@ export interface TilePoolService {
   /** The backend requested; each result says which one actually ran. */
   readonly backend: Backend
   run(task: TileTask): Effect.Effect<TileResult, TileExecutionError>
+  /** Run several tasks in order on one worker, as one pool task. */
+  runBatch(batch: TileBatch): Effect.Effect<TileBatchResult, TileExecutionError>
+  /** Send a calibration probe; `transfer` moves the probe's payload instead of copying it. */
+  runProbe<P extends ProbeTask>(probe: P, transfer?: ReadonlyArray<ArrayBuffer>): Effect.Effect<ProbeResult<P>, TileExecutionError>
 }
 
 export class TilePool extends Context.Tag("attnsim/TilePool")<TilePool, TilePoolService>() {}
@@ -77,13 +83,23 @@ function acquirePool(options: TilePoolOptions) {
         Effect.zipRight(Effect.promise(() => pool.destroy())),
         Effect.tap(() => Effect.logDebug("tile pool closed").pipe(Effect.annotateLogs({ workers })))
       )
-  ).pipe(Effect.map(({ pool, open }): TilePoolService => ({ workers, backend, run: (task) => runOnPool(pool, open, task) })))
+  ).pipe(
+    Effect.map(
+      ({ pool, open }): TilePoolService => ({
+        workers,
+        backend,
+        run: (task) => runOnPool<TileResult>(pool, open, task, taskTransferList(task)),
+        runBatch: (batch) => runOnPool<TileBatchResult>(pool, open, batch, batchTransferList(batch)),
+        runProbe: <P extends ProbeTask>(probe: P, transfer: ReadonlyArray<ArrayBuffer> = []) => runOnPool<ProbeResult<P>>(pool, open, probe, [...transfer])
+      })
+    )
+  )
 }
 
-function runOnPool(pool: Piscina, open: { readonly value: boolean }, task: TileTask): Effect.Effect<TileResult, TileExecutionError> {
-  if (!open.value) return Effect.fail(new TileExecutionError({ taskId: task.id, reason: "the tile pool is closed" }))
+function runOnPool<R>(pool: Piscina, open: { readonly value: boolean }, message: { readonly id: string }, transferList: ArrayBuffer[]): Effect.Effect<R, TileExecutionError> {
+  if (!open.value) return Effect.fail(new TileExecutionError({ taskId: message.id, reason: "the tile pool is closed" }))
   return Effect.tryPromise({
-    try: (signal) => pool.run(task, { transferList: taskTransferList(task), signal }) as Promise<TileResult>,
-    catch: (error) => new TileExecutionError({ taskId: task.id, reason: error instanceof Error ? error.message : String(error) })
+    try: (signal) => pool.run(message, { transferList, signal }) as Promise<R>,
+    catch: (error) => new TileExecutionError({ taskId: message.id, reason: error instanceof Error ? error.message : String(error) })
   })
 }

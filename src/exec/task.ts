@@ -1,10 +1,34 @@
+import type { Dtype } from "../hardware/profile-schema.js"
+import { isLightningResult, lightningResultArrays, lightningTaskArrays, type LightningTileResult, type LightningTileTask } from "./lightning-task.js"
+import { isMobaGatingResult, mobaGatingResultArrays, mobaGatingTaskArrays, type MobaGatingResult, type MobaGatingTask } from "../variants/moba/gating-task.js"
+
 /**
  * The protocol between the main thread and tile workers. A task carries its
- * input tiles as Float32Arrays moved with a transfer list; the result carries
- * the kernel's output, the float64 reference output and what the kernel counted.
+ * input tiles as Float32Arrays moved with a transfer list, or the coordinates
+ * the worker generates them from; the result carries the kernel's output, the
+ * float64 reference output and what the kernel counted.
  */
 
 export type Backend = "webasm" | "cpu" | "gl"
+
+/**
+ * Coordinates of a task's Q, K and V in the deterministic full-size tensors
+ * (src/exec/data.ts), for a worker to generate them instead of receiving them.
+ * Query row r < realRows is (batch, queryHeads[r], queryPositions[r]); the keys
+ * of step s are the consecutive positions keyPositions[s] .. + stepKeys[s] − 1
+ * of (batch, kvHead). V is the first headDimV columns of K when the task's
+ * valueInKey is set.
+ */
+export interface AttentionTileFill {
+  readonly seed: number
+  readonly dtype: Dtype
+  readonly batch: number
+  readonly kvHead: number
+  readonly queryHeads: Float32Array
+  readonly queryPositions: Float32Array
+  /** Sequence position of each step's first key; absent means stepStart (the task's key space is the sequence). */
+  readonly keyPositions?: Float32Array | undefined
+}
 
 /** Online-softmax state per row: running max, running sum and the unnormalized output. */
 export interface SoftmaxState {
@@ -50,6 +74,13 @@ export interface AttentionTileTask {
    * computes the two-pass float64 output for comparison with the normalized state.
    */
   readonly finalize: boolean
+  /**
+   * Compute the float64 reference; absent means true. Timing runs set false,
+   * and the result's reference arrays are then empty.
+   */
+  readonly reference?: boolean | undefined
+  /** Generate q, k and v in the worker from these coordinates; q, k and v are then empty arrays. */
+  readonly fill?: AttentionTileFill | undefined
 }
 
 /** What a kernel run counted while executing, in the cost model's units. */
@@ -74,19 +105,32 @@ export interface AttentionTileResult {
   readonly counted: CountedWork
   readonly kernelSeconds: number
   readonly referenceSeconds: number
+  /** Seconds the worker spent generating q, k and v from the task's fill coordinates (0 without). */
+  readonly fillSeconds?: number | undefined
+  /** Set by the worker entry: the handler's wall time and the worker's thread id. */
+  readonly workerSeconds?: number | undefined
+  readonly threadId?: number | undefined
 }
 
-export type TileTask = AttentionTileTask
-export type TileResult = AttentionTileResult
+export type TileTask = AttentionTileTask | LightningTileTask | MobaGatingTask
+export type TileResult = AttentionTileResult | LightningTileResult | MobaGatingResult
 
 /** Buffers of a task to move (not copy) to the worker. */
 export function taskTransferList(task: TileTask): ArrayBuffer[] {
+  if (task.kind === "lightning-forward") return uniqueBuffers(lightningTaskArrays(task))
+  if (task.kind === "moba-gating") return uniqueBuffers(mobaGatingTaskArrays(task))
   const arrays = [task.stepStart, task.stepKeys, task.q, task.k, task.v, task.rowLo, task.rowHi]
   if (task.state) arrays.push(task.state.rowMax, task.state.rowSum, task.state.acc)
+  if (task.fill) {
+    arrays.push(task.fill.queryHeads, task.fill.queryPositions)
+    if (task.fill.keyPositions) arrays.push(task.fill.keyPositions)
+  }
   return uniqueBuffers(arrays)
 }
 
 export function resultTransferList(result: TileResult): ArrayBuffer[] {
+  if (isLightningResult(result)) return uniqueBuffers(lightningResultArrays(result))
+  if (isMobaGatingResult(result)) return uniqueBuffers(mobaGatingResultArrays(result))
   const { kernelState } = result
   const arrays = [kernelState.rowMax, kernelState.rowSum, kernelState.acc, result.referenceRowMax, result.referenceRowSum, result.referenceAcc]
   if (result.referenceOutput) arrays.push(result.referenceOutput)

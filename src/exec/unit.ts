@@ -13,6 +13,11 @@ export interface NumericCheck {
   readonly maxAbsError: number
   /** Largest |float64| value compared, for a relative error. */
   readonly maxReference: number
+  /**
+   * Quantities the variant measured while checking (for example how often the
+   * heads of a GQA group selected the same blocks), summed over units by name.
+   */
+  readonly measured?: Readonly<Record<string, number>> | undefined
 }
 
 /**

@@ -20,8 +20,22 @@ export function checkProfile(profile: HardwareProfile): ReadonlyArray<ProfileIss
     ...checkSources(profile),
     ...checkClocks(profile),
     ...checkTensorConsistency(profile),
-    ...checkMemoryOrder(profile)
+    ...checkMemoryOrder(profile),
+    ...checkHost(profile)
   ]
+}
+
+/** A host profile describes one measured machine; a GPU profile has a board power and no host block. */
+function checkHost(profile: HardwareProfile): ProfileIssue[] {
+  const issues: ProfileIssue[] = []
+  if (profile.architecture === "host") {
+    if (!profile.host) issues.push({ path: "host", value: undefined, expected: 'the measured machine (written by "attnsim calibrate") for architecture "host"' })
+    else if (!profile.host.calibration) issues.push({ path: "host.calibration", value: undefined, expected: "the pool's measured costs, written by \"attnsim calibrate\"" })
+  } else {
+    if (profile.host) issues.push({ path: "host", value: "a host block", expected: 'no host block: only architecture "host" describes a measured machine' })
+    if (!profile.power) issues.push({ path: "power", value: undefined, expected: "the board power, such as \"700 W\"" })
+  }
+  return issues
 }
 
 function checkSources(profile: HardwareProfile): ProfileIssue[] {

@@ -102,6 +102,41 @@ export const Interconnect = Schema.Struct({
   bandwidth: Bandwidth
 })
 
+const Duration = Figure(QuantityFromString("seconds", { allowZero: true }))
+
+/**
+ * Worker time of one kind of tile task, fitted by `attnsim calibrate` to
+ * measured tasks: Σ over terms of seconds per unit × units (task, step, FLOP,
+ * score, …: the counts the schedule prices and the task's tile shape).
+ */
+export const HostStepModel = Schema.Struct({
+  terms: Schema.Record({ key: Schema.String, value: Duration }),
+  /** The formula, with what each term counts. */
+  form: Schema.String,
+  /** The measured tile shapes and step counts the terms were fitted to. */
+  fittedTo: Schema.String,
+  /** Median and largest |relative residual| of the fit over those measurements, in percent. */
+  residualMedianPct: Schema.Number,
+  residualMaxPct: Schema.Number
+})
+
+/** The worker pool's measured costs that the host cost model prices tasks with. */
+export const HostCalibration = Schema.Struct({
+  /** Round trip of an empty task through the pool: the gap a worker sees between two tasks. */
+  dispatch: Duration,
+  /** Bytes per second of a payload moved with a transfer list, and copied by structured clone. */
+  transferMoved: Figure(QuantityFromString("bytes/s")),
+  transferCopied: Figure(QuantityFromString("bytes/s")),
+  /** Tile data elements a worker generates per second (AttentionTileFill). */
+  fill: Figure(QuantityFromString("op/s")),
+  /** Per task kind ("attention-forward", …). */
+  stepModels: Schema.Record({ key: Schema.String, value: HostStepModel }),
+  /** Spread of the repeats behind each figure, (max − min) / median in percent, by the figure's path. */
+  spreadPct: Schema.Record({ key: Schema.String, value: Schema.Number }),
+  /** Wall time of the calibration run. */
+  seconds: Schema.Number
+})
+
 /** The machine a measured profile describes; a profile with this block is only valid there. */
 export const HostMachine = Schema.Struct({
   cpuModel: Schema.String,
@@ -111,7 +146,10 @@ export const HostMachine = Schema.Struct({
   backend: Schema.Literal("webasm", "cpu", "gl"),
   workers: PositiveInt,
   measuredAt: Schema.String,
-  fingerprint: Schema.String
+  fingerprint: Schema.String,
+  /** The facts the fingerprint hashes, so a mismatch can name what differs. */
+  identity: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.String })),
+  calibration: Schema.optional(HostCalibration)
 })
 
 export const Architecture = Schema.Literal("ampere", "hopper", "ada", "blackwell", "cdna3", "host").annotations({
@@ -136,7 +174,8 @@ export const ProfileFile = Schema.Struct({
   achievable: Achievable,
   launchOverhead: Figure(QuantityFromString("seconds", { allowZero: true })),
   interconnect: Interconnect,
-  power: Figure(QuantityFromString("watts")),
+  /** Board power; required for GPUs, absent for a host profile (no power sensor is read). */
+  power: Schema.optional(Figure(QuantityFromString("watts"))),
   pricePerHour: Schema.optional(Figure(QuantityFromString("usd/h"))),
   host: Schema.optional(HostMachine)
 }).annotations({ identifier: "HardwareProfile" })

@@ -32,7 +32,7 @@ export function renderMarkdown(report: ScenarioReport): string {
   lines.push(
     "- Time components add up to the predicted time: tensor (matrix products), softmax not hidden behind them, memory stall beyond compute, per-CTA fill and drain latency, idle slots in the last wave, and kernel launch.",
     "- `bound` names the resource that limits the time: compute (tensor, exp or vector work) or the busiest memory level, whichever is longer.",
-    "- `vs dense` is the dense row's predicted time divided by this row's, on the same hardware, phase and sequence length.",
+    "- `vs dense` is the dense row's predicted time divided by this row's, on the same hardware, phase and sequence length; \"(modeled)\" marks the variant's own dense baseline where the scenario has no dense row.",
     "- Executed tiles are a seeded sample of the full-size schedule, run as gpu.js kernels on a worker pool and compared with a float64 reference. Counts match means each executed tile counted exactly the FLOPs, exp operations and bytes the cost model prices for it.",
     ""
   )
@@ -76,7 +76,8 @@ function rowTable(rows: ReadonlyArray<ReportRow>, all: ReadonlyArray<ReportRow>)
     const p = row.prediction
     const v = row.validation
     const dense = denseTwin(row, all)
-    const versus = dense && row.variant !== "dense" ? `${(dense.prediction.seconds / p.seconds).toFixed(2)}×` : "-"
+    const modeled = typeof p.modeledSpeedupVsDense === "number" ? `${p.modeledSpeedupVsDense.toFixed(2)}× (modeled)` : "-"
+    const versus = row.variant === "dense" ? "-" : dense ? `${(dense.prediction.seconds / p.seconds).toFixed(2)}×` : modeled
     const keys = typeof p.keysPerQuery === "number" ? String(p.keysPerQuery) : "-"
     return (
       `| ${row.variant} | ${row.seqLen} | ${row.queryLen} | ${row.batch} | ${formatSeconds(p.seconds)} | ${versus} | ${(p.conventionFlopsPerSecond / 1e12).toFixed(1)} | ${p.bound} | ` +

@@ -1,5 +1,5 @@
 import { Effect } from "effect"
-import { planOperation, type Estimate, type PlannedOperation } from "../estimate.js"
+import { planOperation, withMeasurements, type Estimate, type PlannedOperation } from "../estimate.js"
 import { tilePoolLayer, type PoolStartError, type TileExecutionError, type TilePool } from "../exec/pool.js"
 import { loadProfile } from "../hardware/load.js"
 import { parseOverride } from "../hardware/overrides.js"
@@ -146,7 +146,7 @@ function validateRow(scenario: Scenario, planned: PlannedRow): Effect.Effect<Rep
         })
       )
     ),
-    Effect.map((validation) => ({ ...planned.row, validation }))
+    Effect.map((validation) => ({ ...planned.row, prediction: withMeasurements(planned.operation, validation.measured).estimate, validation }))
   )
 }
 

@@ -12,6 +12,7 @@ export interface UnitOutcome {
   readonly maxRelError: number
   readonly countsMatch: boolean
   readonly backends: ReadonlyArray<Backend>
+  readonly measured?: Readonly<Record<string, number>> | undefined
 }
 
 /** Outcome of executing sampled tiles and checking them against float64 and the model's counts. */
@@ -29,6 +30,8 @@ export interface ExecutionCheck {
   readonly countsMatch: boolean
   readonly kernelSeconds: number
   readonly referenceSeconds: number
+  /** What the units measured while checking, summed by name (see NumericCheck.measured). */
+  readonly measured: Readonly<Record<string, number>>
   readonly units: ReadonlyArray<UnitOutcome>
 }
 
@@ -65,13 +68,22 @@ function summarize(checked: ReadonlyArray<CheckedUnit>): ExecutionCheck {
     countsMatch: units.every((u) => u.countsMatch),
     kernelSeconds: checked.reduce((sum, c) => sum + c.kernelSeconds, 0),
     referenceSeconds: checked.reduce((sum, c) => sum + c.referenceSeconds, 0),
+    measured: sumMeasured(units),
     units
   }
 }
 
+function sumMeasured(units: ReadonlyArray<UnitOutcome>): Record<string, number> {
+  const sums: Record<string, number> = {}
+  for (const unit of units) {
+    for (const [name, value] of Object.entries(unit.measured ?? {})) sums[name] = (sums[name] ?? 0) + value
+  }
+  return sums
+}
+
 /** Check a unit's numerics with its own comparison and its counts against the schedule's. */
 export function checkUnit(unit: ExecUnit, results: ReadonlyArray<TileResult>): CheckedUnit {
-  const { maxAbsError, maxReference } = unit.check(results)
+  const { maxAbsError, maxReference, measured } = unit.check(results)
   const countsMatch = results.every((result, index) => {
     const expected = unit.expected[index]!
     return (
@@ -89,7 +101,8 @@ export function checkUnit(unit: ExecUnit, results: ReadonlyArray<TileResult>): C
       maxAbsError,
       maxRelError: maxReference > 0 ? maxAbsError / maxReference : maxAbsError,
       countsMatch,
-      backends: [...new Set(results.map((r) => r.backend))]
+      backends: [...new Set(results.map((r) => r.backend))],
+      ...(measured ? { measured } : {})
     },
     kernelSeconds: results.reduce((sum, r) => sum + r.kernelSeconds, 0),
     referenceSeconds: results.reduce((sum, r) => sum + r.referenceSeconds, 0)

@@ -26,6 +26,12 @@ export interface SampleOptions {
   /** Work items with at most this many steps may be executed whole. */
   readonly wholeItemMaxSteps: number
   readonly backend: Backend
+  /**
+   * Let workers generate tile data from coordinates (AttentionTileTask.fill)
+   * instead of carrying it; a variant whose data the worker cannot generate
+   * ignores this. Absent means false.
+   */
+  readonly dataInWorker?: boolean | undefined
 }
 
 /** A tiling or configuration the planner did not keep, and why. */
@@ -54,6 +60,11 @@ export interface VariantPlan {
    * samples). Undefined where the variant cannot run its whole schedule.
    */
   fullUnits?(options: Omit<SampleOptions, "budgetSteps" | "wholeItemMaxSteps">): ReadonlyArray<ExecUnit>
+  /**
+   * This plan re-priced with what executing its sample measured
+   * (ExecutionCheck.measured); undefined where nothing measured changes it.
+   */
+  withMeasurements?(measured: Readonly<Record<string, number>>): VariantPlan
 }
 
 /**

@@ -14,7 +14,7 @@ import type { DenseTiling } from "./tiling.js"
  * found there by a later wave of CTAs; the rest holds the streaming Q, O and
  * partial tiles. An assumption, not a measured figure.
  */
-const l2ResidentFraction = 0.5
+export const l2ResidentFraction = 0.5
 
 /**
  * Whole-kernel HBM traffic of a forward or decode kernel: query and output once,
@@ -129,7 +129,7 @@ function kernelSpec(schedule: DenseSchedule, kernel: DenseKernelName, tiling: De
  * producer warp also prefetches the next tile, hiding half of what remains.
  * An assumption checked by the short-sequence published points, not fitted.
  */
-function latencyHidden(tiling: DenseTiling): number {
+export function latencyHidden(tiling: DenseTiling): number {
   const byResidents = 1 - 1 / tiling.ctasPerSm
   return tiling.kernel === "fa3" ? byResidents + (1 - byResidents) * 0.5 : byResidents
 }

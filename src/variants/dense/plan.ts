@@ -60,6 +60,24 @@ export const describeTiling = (t: DenseTiling): string =>
  * keep the fastest. Training plans its forward and backward kernels separately.
  */
 export function planDense(request: DenseRequest, device: DeviceRates): DensePlan {
+  const key = JSON.stringify([request, device])
+  const planned = planMemo.get(key)
+  if (planned) return planned
+  const plan = searchPlan(request, device)
+  if (planMemo.size >= planMemoLimit) planMemo.delete(planMemo.keys().next().value!)
+  planMemo.set(key, plan)
+  return plan
+}
+
+/**
+ * Plans by request and device rates. Planning is a pure function, and at 1M
+ * tokens a search takes seconds, so variants that plan dense parts or a dense
+ * baseline of a shape another row already planned reuse the result.
+ */
+const planMemo = new Map<string, DensePlan>()
+const planMemoLimit = 64
+
+function searchPlan(request: DenseRequest, device: DeviceRates): DensePlan {
   const kernels = kernelsFor(request, device)
   const rejected: Rejection[] = []
   const forward = searchForward(request, device, kernels, rejected)

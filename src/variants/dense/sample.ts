@@ -36,6 +36,8 @@ export interface SampleOptions {
   /** Items with at most this many key tiles may be executed whole. */
   readonly wholeItemMaxSteps: number
   readonly backend: Backend
+  /** Workers generate Q, K and V from the task's fill coordinates instead of receiving them. */
+  readonly dataInWorker?: boolean | undefined
 }
 
 export const defaultSampleOptions: SampleOptions = { seed: 1, budgetSteps: 24, wholeItemMaxSteps: 8, backend: "webasm" }
@@ -220,25 +222,31 @@ class TaskBuilder {
     const realRows = itemQueryRows(item)
     const queriesPerHead = item.queryEnd - item.queryStart
 
-    const q = new Float32Array(rows * dk)
+    const inWorker = this.options.dataInWorker === true
+    const q = new Float32Array(inWorker ? 0 : rows * dk)
     const rowLo = new Float32Array(rows)
     const rowHi = new Float32Array(rows)
+    const queryHeads = new Float32Array(realRows)
+    const queryPositions = new Float32Array(realRows)
     for (let r = 0; r < realRows; r++) {
       const head = item.heads[Math.floor(r / queriesPerHead)]!
       const query = item.queryStart + (r % queriesPerHead)
-      fillRow(q, r * dk, dk, { seed, tensor: TensorId.query, batch: item.batch, head, position: query }, shape.dtype)
+      queryHeads[r] = head
+      queryPositions[r] = query
+      if (!inWorker) fillRow(q, r * dk, dk, { seed, tensor: TensorId.query, batch: item.batch, head, position: query }, shape.dtype)
       const visible = visibleKeys(shape, query)
       rowLo[r] = visible.lo
       rowHi[r] = visible.hi
     }
 
-    const k = new Float32Array(steps.length * tiling.blockN * dk)
-    const v = new Float32Array(steps.length * tiling.blockN * dv)
+    const k = new Float32Array(inWorker ? 0 : steps.length * tiling.blockN * dk)
+    const v = new Float32Array(inWorker ? 0 : steps.length * tiling.blockN * dv)
     const stepStart = new Float32Array(steps.length)
     const stepKeys = new Float32Array(steps.length)
     steps.forEach((step, index) => {
       stepStart[index] = step.start
       stepKeys[index] = step.end - step.start
+      if (inWorker) return
       for (let key = step.start; key < step.end; key++) {
         const row = index * tiling.blockN + (key - step.start)
         const at = { seed, batch: item.batch, head: item.kvHead, position: key }
@@ -268,7 +276,8 @@ class TaskBuilder {
       rowLo,
       rowHi,
       state: seededState ? this.seededState(rows, dv, rowLo, rowHi, steps[0]!.start) : undefined,
-      finalize
+      finalize,
+      fill: inWorker ? { seed, dtype: shape.dtype, batch: item.batch, kvHead: item.kvHead, queryHeads, queryPositions } : undefined
     }
   }
 

@@ -1,4 +1,4 @@
-import type { WorkCounts } from "../../cost/counts.js"
+import { scaleCounts, sumCounts, type WorkCounts } from "../../cost/counts.js"
 import { keyRowElements, type AttentionShape, type Phase } from "../../workload/shape.js"
 import { visibleKeys, visiblePairsInTile } from "../../workload/mask.js"
 import type { ItemClass, Schedule } from "../schedule.js"
@@ -385,18 +385,18 @@ export class DenseSchedule implements Schedule<DenseWorkItem> {
 
   private buildClasses(): ReadonlyArray<ItemClass<DenseWorkItem>> {
     const classes: Array<ItemClass<DenseWorkItem>> = []
-    const perQueryTile = this.tiling.splits * this.queryTiles
     const itemGroups = this.shape.batch * (this.shape.heads / this.headsPerItem)
 
     // Forward items with the same query tile and split do the same work in every (batch, head).
-    for (let local = 0; local < perQueryTile; local++) {
-      const representative = this.forwardItem(local)
-      classes.push({ kernel: "forward", count: itemGroups, representative, counts: this.counts(representative) })
+    for (const band of queryTileBands(this.queryTiles)) {
+      for (let split = 0; split < this.tiling.splits; split++) {
+        const itemAt = (tile: number) => this.forwardItem(tile * this.tiling.splits + split)
+        classes.push(this.bandClass("forward", band, itemAt, itemGroups))
+      }
     }
     if (this.combineItems > 0) {
-      for (let tile = 0; tile < this.queryTiles; tile++) {
-        const representative = this.combineItem(this.forwardItems + tile)
-        classes.push({ kernel: "combine", count: itemGroups, representative, counts: this.counts(representative) })
+      for (const band of queryTileBands(this.queryTiles)) {
+        classes.push(this.bandClass("combine", band, (tile) => this.combineItem(this.forwardItems + tile), itemGroups))
       }
     }
     for (let tile = 0; tile < this.keyTilesBackward; tile++) {
@@ -405,6 +405,49 @@ export class DenseSchedule implements Schedule<DenseWorkItem> {
     }
     return classes
   }
+
+  /**
+   * One class for a band of consecutive query tiles. A one-tile band is exact.
+   * A wider band (only above maxQueryTileClasses tiles) takes the mean counts of
+   * its first, middle and last tile, with useful FLOPs exact from the band's
+   * visible pairs: under a causal mask the counts grow linearly with the tile
+   * index, so the band's total is kept to well under 1 %.
+   */
+  private bandClass(kernel: DenseKernelName, band: QueryTileBand, itemAt: (tile: number) => DenseWorkItem, itemGroups: number): ItemClass<DenseWorkItem> {
+    const representative = itemAt(band.middle)
+    if (band.size === 1) return { kernel, count: itemGroups, representative, counts: this.counts(representative) }
+
+    const samples = [band.first, band.middle, band.last].map((tile) => this.counts(itemAt(tile)))
+    const mean = scaleCounts(sumCounts(samples), 1 / samples.length)
+    if (kernel !== "forward") return { kernel, count: itemGroups * band.size, representative, counts: mean }
+
+    const first = itemAt(band.first)
+    const last = itemAt(band.last)
+    const { shape } = this
+    const pairs = visiblePairsInTile(shape, first.queryStart, last.queryEnd, representative.keyStart, representative.keyEnd)
+    const usefulFlops = (2 * (shape.headDim + shape.headDimV) * representative.heads.length * pairs) / band.size
+    return { kernel, count: itemGroups * band.size, representative, counts: { ...mean, usefulFlops } }
+  }
+}
+
+/** Most classes per split a forward kernel is priced with; more query tiles are banded. */
+export const maxQueryTileClasses = 512
+
+interface QueryTileBand {
+  readonly first: number
+  readonly middle: number
+  readonly last: number
+  readonly size: number
+}
+
+/** Consecutive query tiles in at most maxQueryTileClasses bands of near-equal size. */
+function queryTileBands(tiles: number): QueryTileBand[] {
+  const bands = Math.min(tiles, maxQueryTileClasses)
+  return Array.from({ length: bands }, (_, band) => {
+    const first = Math.floor((band * tiles) / bands)
+    const end = Math.floor(((band + 1) * tiles) / bands)
+    return { first, middle: Math.floor((first + end - 1) / 2), last: end - 1, size: end - first }
+  })
 }
 
 /** Heads one packed item holds: the whole group if it fits the tile, else its largest divisor that does. */

@@ -1,0 +1,138 @@
+import type { CostBreakdown, KernelCost } from "../../cost/breakdown.js"
+import { combineKernels, priceKernel } from "../../cost/kernel-time.js"
+import type { DeviceRates } from "../../hardware/device.js"
+import type { AttentionShape, Phase } from "../../workload/shape.js"
+import type { KernelGeneration } from "../dense/generations.js"
+import { planDense, type DensePlan, type Rejection } from "../dense/plan.js"
+import {
+  blockMeanUpdateKernel,
+  gateKernel,
+  historyGqaReduceKernel,
+  meanPoolKernel,
+  mergeDemand,
+  mergeKernel,
+  topKKernel,
+  varlenIndexKernel
+} from "./aux-cost.js"
+import { blockOf, currentBlockGroups, historyDemand, historySlots, historyUnion, queryPosition, type CurrentBlockGroup, type HistoryDemand } from "./blocks.js"
+import { priceHistory, searchHistory } from "./history-cost.js"
+import type { HistorySchedule, Selection } from "./history-schedule.js"
+import type { MobaConfig } from "./options.js"
+
+export interface MobaRequest {
+  readonly shape: AttentionShape
+  readonly phase: Phase
+  readonly kernel?: KernelGeneration | undefined
+}
+
+/** Current-block attention of one group of equal chunks, planned as causal dense attention. */
+export interface CurrentBlockPart {
+  readonly group: CurrentBlockGroup
+  /** Dense plan over batch × chunks sequences of the chunk's length. */
+  readonly plan: DensePlan
+}
+
+/** Which part of MoBA a priced kernel belongs to. */
+export type KernelRole = "gating" | "attention"
+
+export interface MobaPlan {
+  readonly request: MobaRequest
+  readonly config: MobaConfig
+  readonly selection: Selection
+  readonly demand: HistoryDemand
+  readonly currentBlock: ReadonlyArray<CurrentBlockPart>
+  readonly history: HistorySchedule | undefined
+  /** Distinct history blocks per (sequence, KV head) that decode reads, summed over the decode queries. */
+  readonly decodeUnionBlocks: number
+  /** Whether any query has a real choice, so the gate is computed at all. */
+  readonly gated: boolean
+  readonly cost: CostBreakdown
+  readonly roles: ReadonlyMap<string, KernelRole>
+  readonly considered: number
+  readonly rejected: ReadonlyArray<Rejection>
+}
+
+/**
+ * Plan and price MoBA as the official implementation runs it: mean pooling,
+ * gate scores and top-k (skipped when no query has a choice: with top-1 or a
+ * short sequence every query takes all it may), varlen FlashAttention on the
+ * current block (causal, planned by the dense planner over one sequence per
+ * block) and on the selected history blocks (non-causal, queries gathered per
+ * (head, block)), and a log-sum-exp merge. Each chunk size of the current-block
+ * part is its own dense launch (at most three sizes: a partial first block, the
+ * full blocks, a partial last block).
+ */
+export function planMoba(request: MobaRequest, config: MobaConfig, device: DeviceRates, selection: Selection = "per-head"): MobaPlan {
+  const { shape, phase } = request
+  const group = shape.heads / shape.kvHeads
+  const demand = historyDemand(shape, config)
+  const gated = demand.hasChoice
+  const rejected: Rejection[] = []
+  const roles = new Map<string, KernelRole>()
+  const kernels: KernelCost[] = []
+  const add = (cost: KernelCost, role: KernelRole): void => {
+    kernels.push(cost)
+    roles.set(cost.name, role)
+  }
+
+  if (gated && phase === "decode") {
+    add(priceKernel(blockMeanUpdateKernel(shape, device), device), "gating")
+    add(priceKernel(gateKernel(shape, phase, config, device), device), "gating")
+  } else if (gated) {
+    add(priceKernel(meanPoolKernel(shape, config, device), device), "gating")
+    add(priceKernel(gateKernel(shape, phase, config, device), device), "gating")
+    add(priceKernel(topKKernel(shape, config, device), device), "gating")
+    const owners = selection === "per-head" ? shape.heads : shape.kvHeads
+    add(priceKernel(varlenIndexKernel(shape, config, demand.total, owners, device), device), "gating")
+  }
+
+  const currentBlock = currentBlockGroups(shape, config.blockSize).map((chunks): CurrentBlockPart => {
+    const chunkShape: AttentionShape = { ...shape, batch: shape.batch * chunks.blocks.length, seqLenQ: chunks.seqLenQ, seqLenKV: chunks.seqLenKV, causal: true, window: undefined }
+    return { group: chunks, plan: planDense({ shape: chunkShape, phase, kernel: request.kernel }, device) }
+  })
+  const several = currentBlock.length > 1
+  currentBlock.forEach((part, index) => {
+    for (const kernel of part.plan.cost.kernels) {
+      add({ ...kernel, name: `current-block ${kernel.name}${several ? ` (chunks ${index + 1})` : ""}` }, "attention")
+    }
+    rejected.push(...part.plan.rejected.map((r) => ({ ...r, tiling: `current block ${r.tiling}` })))
+  })
+  let considered = currentBlock.reduce((sum, part) => sum + part.plan.considered, 0)
+
+  const decodeUnionBlocks = phase === "decode" ? decodeUnion(shape, config, selection, group) : 0
+  let history: HistorySchedule | undefined
+  if (demand.total > 0) {
+    const generationsAllowed: ReadonlyArray<KernelGeneration> = request.kernel ? [request.kernel] : device.asyncMma ? ["fa2", "fa3"] : ["fa2"]
+    const search = searchHistory({ shape, phase, config, demand, selection }, device, generationsAllowed, decodeUnionBlocks, rejected)
+    history = search.schedule
+    considered += search.considered
+    for (const kernel of priceHistory(history, device, decodeUnionBlocks)) add(kernel, "attention")
+    add(priceKernel(mergeKernel(shape, phase, mergeDemand(shape, config, history.tiling.splits), device), device), "attention")
+    if (phase === "train" && selection === "per-head") {
+      add(priceKernel(historyGqaReduceKernel(shape, config, history.segments.length, device), device), "attention")
+    }
+  }
+
+  return { request, config, selection, demand, currentBlock, history, decodeUnionBlocks, gated, cost: combineKernels(kernels), roles, considered, rejected }
+}
+
+/**
+ * Distinct history blocks one (sequence, KV head) reads in decode, summed over
+ * the decode queries: the union of the G heads' selections under the overlap
+ * model, or the shared selection itself. Queries of one step do not share
+ * blocks in this sum (decode steps have one query in practice).
+ */
+function decodeUnion(shape: AttentionShape, config: MobaConfig, selection: Selection, group: number): number {
+  let blocks = 0
+  for (let i = 0; i < shape.seqLenQ; i++) {
+    const current = blockOf(queryPosition(shape, i), config.blockSize)
+    const slots = historySlots(current, config.topK)
+    blocks += selection === "per-head" ? historyUnion(current, slots, group, config.overlap) : slots
+  }
+  return blocks
+}
+
+/** Sum the seconds of the kernels of one role. */
+export function roleSeconds(plan: MobaPlan, role: KernelRole): number {
+  return plan.cost.kernels.filter((k) => plan.roles.get(k.name) === role).reduce((sum, k) => sum + k.seconds, 0)
+}
