@@ -55,11 +55,12 @@ export interface AlignmentInput {
 }
 
 /**
- * Price the selection kernel four ways at the same sparsity (the same number
- * of keys per query): (a) NSA's group-centric blockwise kernel as planned;
- * (b) the same keys chosen as individual tokens, gathered row by row;
- * (c) selection per query head instead of per group; (d) selection blocks
- * smaller than the kernel's key tile. Training compares the forward kernels.
+ * Prices the selection kernel four ways at the same sparsity, that is the
+ * same number of keys per query. (a) is NSA's group-centric blockwise kernel
+ * as planned, (b) the same keys chosen as individual tokens and gathered row
+ * by row, (c) selection per query head instead of per group, and (d)
+ * selection blocks smaller than the kernel's key tile. Training compares the
+ * forward kernels.
  */
 export function alignmentAnalysis(input: AlignmentInput, device: DeviceRates): AlignmentAnalysis {
   const { shape, geometry, kernels, selection } = input

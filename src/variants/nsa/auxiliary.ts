@@ -33,7 +33,7 @@ export function compressionMlp(shape: AttentionShape, g: NsaGeometry, options: N
   return { keyHidden, valueHidden, flopsPerToken: 2 * (keyWeights + valueWeights), weights: keyWeights + valueWeights }
 }
 
-/** A matrix-product kernel (the cost/gemm model) with elementwise vector work added. */
+/** Builds a matrix-product kernel (the cost/gemm model) with elementwise vector work added. */
 function gemmWithVector(name: string, flops: number, bytes: number, vectorFlops: number, device: DeviceRates): KernelSpec {
   const spec = gemmKernel(name, flops, bytes, device)
   const ctas = spec.classes.reduce((sum, c) => sum + c.count, 0)
@@ -41,7 +41,7 @@ function gemmWithVector(name: string, flops: number, bytes: number, vectorFlops:
 }
 
 /**
- * The compression kernels. Prefill and train compress every complete block:
+ * Prices the compression kernels. Prefill and train compress every complete block:
  * raw K/V read once from HBM (overlapping blocks re-read from L2), weights,
  * compressed K/V written. Decode produces one new compressed token per KV
  * head once every d tokens, so that kernel (dominated by reading the weights)
@@ -82,7 +82,7 @@ export interface BranchOutput {
 }
 
 /**
- * The final kernel: the per-head gate MLP on the query (dk → gateHidden → 3,
+ * Prices the final kernel: the per-head gate MLP on the query (dk → gateHidden → 3,
  * sigmoid), each branch's split partials merged where it was split (this
  * fuses the split-KV combine of the selected and window branches), and
  * o = g_cmp·o_cmp + g_slc·o_slc + g_win·o_win written once.
@@ -119,11 +119,11 @@ export function priceCombineGate(shape: AttentionShape, options: NsaOptions, out
 }
 
 /**
- * Training-only helper kernels around the branches: the gate backward (dO
- * split into the three branches' dO scaled by their gates, the gate MLP's
- * backward), the compression branch's preprocess and its dK/dV reduction over
- * each GQA group, and the final sum of the branches' dQ into the query
- * gradient.
+ * Prices the training-only helper kernels around the branches. The gate
+ * backward splits dO into the three branches' dO scaled by their gates and
+ * runs the gate MLP's backward. The compression branch needs a preprocess and
+ * a reduction of its dK/dV over each GQA group. A last kernel sums the
+ * branches' dQ into the query gradient.
  */
 export function priceTrainingHelpers(shape: AttentionShape, g: NsaGeometry, options: NsaOptions, device: DeviceRates): KernelCost[] {
   const s = bytesPerElement(shape)

@@ -19,7 +19,7 @@ export interface CompressedPlan {
 }
 
 /**
- * Choose the compression branch's tiling: FlashAttention-2/3 tile shapes that
+ * Chooses the compression branch's tiling: FlashAttention-2/3 tile shapes that
  * fit the device, GQA packing, and split-KV where one split leaves the GPU
  * under two waves (not in training). Each candidate is priced exactly with its
  * forward kernel plus the split partials its combine reads back. Returns
@@ -86,7 +86,7 @@ function baseTiling(
   }
 }
 
-/** 1, and powers of two up to the compressed key tiles when one split gives under two waves of CTAs. */
+/** Lists the split counts to try: 1, and powers of two up to the compressed key tiles when one split gives under two waves of CTAs. */
 function splitCounts(shape: AttentionShape, geometry: NsaGeometry, phase: Phase, tiling: DenseTiling, device: DeviceRates): ReadonlyArray<number> {
   if (phase === "train") return [1]
   const single = new CompressedSchedule({ shape, geometry, phase, tiling })
@@ -97,7 +97,7 @@ function splitCounts(shape: AttentionShape, geometry: NsaGeometry, phase: Phase,
   return counts
 }
 
-/** Time to read back the split partials at HBM bandwidth: what splitting adds to the combine step. */
+/** Returns the time to read back the split partials at HBM bandwidth: what splitting adds to the combine step. */
 function combineReadSeconds(schedule: CompressedSchedule, device: DeviceRates): number {
   if (schedule.tiling.splits <= 1) return 0
   const rows = schedule.shape.batch * schedule.shape.heads * schedule.shape.seqLenQ
@@ -133,10 +133,10 @@ function searchBackward(
 const classesOf = (schedule: CompressedSchedule, kernel: CompressedWorkItem["kernel"]) => schedule.classes.filter((c) => c.kernel === kernel)
 
 /**
- * The compressed-attention forward kernel. HBM: queries once, outputs (or
- * split partials) once, and the compressed K/V of each KV head by the dense
- * kernels' reuse rule; compressed K/V is 1/d of the raw cache, so it usually
- * stays in L2.
+ * Prices the compressed-attention forward kernel. Queries and outputs (or
+ * split partials) cross HBM once, and the compressed K/V of each KV head
+ * follows the dense kernels' reuse rule. Compressed K/V is 1/d of the raw
+ * cache, so it usually stays in L2.
  */
 export function priceCompressedForward(schedule: CompressedSchedule, device: DeviceRates): KernelCost {
   const { shape, tiling } = schedule
@@ -170,7 +170,10 @@ export function priceCompressedForward(schedule: CompressedSchedule, device: Dev
   return priceKernel(spec, device)
 }
 
-/** Merge of split partials into the compressed output and its log-sum-exp, which the selection scores need before the fused final combine. */
+/**
+ * Prices the merge of split partials into the compressed output and its
+ * log-sum-exp, which the selection scores need before the final combine.
+ */
 export function priceCompressedCombine(schedule: CompressedSchedule, device: DeviceRates): KernelCost | undefined {
   if (schedule.combineItems === 0) return undefined
   const classes = classesOf(schedule, "combine").map((c) => ({ count: c.count, counts: c.counts, prologueBytes: 0, epilogueBytes: 0 }))
@@ -180,9 +183,10 @@ export function priceCompressedCombine(schedule: CompressedSchedule, device: Dev
 }
 
 /**
- * The compressed-attention backward kernel (FlashAttention-2 style over
- * compressed tokens): K/V tiles stationary, query tiles streamed; Q, dO and dQ
- * traffic reaches HBM once per pass over a head's key tiles, as for dense.
+ * Prices the compressed-attention backward kernel, FlashAttention-2 style over
+ * compressed tokens: K/V tiles stay on chip while query tiles stream past. Q,
+ * dO and dQ traffic reaches HBM once per pass over a head's key tiles, as for
+ * dense.
  */
 export function priceCompressedBackward(schedule: CompressedSchedule, device: DeviceRates): KernelCost {
   const { shape } = schedule
@@ -216,7 +220,7 @@ export function priceCompressedBackward(schedule: CompressedSchedule, device: De
 }
 
 /**
- * Average number of selection blocks one compressed token overlaps. Tokens
+ * Returns the average number of selection blocks one compressed token overlaps. Tokens
  * start at multiples of d and l' is a multiple of d, so the start modulo l'
  * runs evenly over 0, d, …, l' − d.
  */
@@ -231,13 +235,13 @@ export function meanBlocksPerToken(g: NsaGeometry): number {
 const topKFlopsPerBlock = (g: NsaGeometry): number => 2 * Math.ceil(Math.log2(g.selectCount + 1))
 
 /**
- * The selection-scoring pass. It recomputes S = Q·K_cmpᵀ with the group's
+ * Plans the selection-scoring pass. It recomputes S = Q·K_cmpᵀ with the group's
  * heads packed (the block scores sum over them), turns it into probabilities
  * with the compressed attention's log-sum-exp, sums them over the group's
  * heads and adds each compressed token's share into the selection blocks it
  * overlaps. Unsplit, the CTA then picks the top-n blocks of each of its
- * positions and writes their indices; with split-KV (the compressed
- * attention's split count) each split writes partial block sums and
+ * positions and writes their indices. With split-KV (the compressed
+ * attention's split count) each split writes partial block sums, and
  * `select-topk` merges them and picks. The tile shape is searched on its own,
  * within the compressed attention's kernel generation.
  */
@@ -327,7 +331,7 @@ function partialBlocks(g: NsaGeometry, tokens: number, splits: number): number {
 }
 
 /**
- * Work of one scoring CTA (see planSelectionScores); `pairs` is the class's
+ * Counts the work of one scoring CTA (see planSelectionScores); `pairs` is the class's
  * mean number of visible (query row, compressed token) pairs over all heads.
  */
 function scoreCounts(schedule: CompressedSchedule, item: CompressedWorkItem, pairs: number): WorkCounts {

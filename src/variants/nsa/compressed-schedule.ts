@@ -169,7 +169,7 @@ export class CompressedSchedule implements Schedule<CompressedWorkItem> {
 
   private readonly headLists = new Map<number, ReadonlyArray<number>>()
 
-  /** The query heads of head slot `slot`, shared between items (items are immutable). */
+  /** Returns the query heads of head slot `slot`, shared between items (items are immutable). */
   private headsOf(slot: number): ReadonlyArray<number> {
     let heads = this.headLists.get(slot)
     if (!heads) {

@@ -8,7 +8,7 @@ export const nsaBranches: ReadonlyArray<NsaBranch> = ["compressed", "selected", 
 export type AttendedBranch = Exclude<NsaBranch, "compressed">
 
 /**
- * Replace every tensor row at positions after `after` (queries, gates and the
+ * A probe that replaces every tensor row at positions after `after` (queries, gates and the
  * K/V of all three branches) with rows drawn from another seed: the probe
  * that shows nothing at or before `after` depends on later tokens.
  */
@@ -29,11 +29,10 @@ export interface NsaDataOptions {
 
 /**
  * Deterministic NSA tensors for executed tiles and the float64 reference.
- * Each branch has its own K and V (the paper keeps them separate to stop one
- * branch's gradients shortcutting another's). The sliding-window branch uses
- * the base K/V tensors of the seed, so the dense sampler run on the window
- * plan with the same seed builds exactly these tiles; the query is shared by
- * all branches.
+ * Each branch has its own K and V, as in NSA, and all branches share the
+ * query. The sliding-window branch uses the base K/V tensors of the seed, so
+ * the dense sampler run on the window plan with the same seed builds exactly
+ * these tiles.
  *
  * NOTE: compressed tokens come from a linear stand-in for the priced MLP
  * (seeded position weights over the block's keys plus a seeded intra-block
@@ -81,7 +80,7 @@ export class NsaData {
     return row
   }
 
-  /** A key row of the selection or window branch (the compression branch's raw rows only feed φ). */
+  /** Returns a key row of the selection or window branch (the compression branch's raw rows only feed φ). */
   key(branch: AttendedBranch, batch: number, kvHead: number, position: number): Float32Array {
     const row = new Float32Array(this.options.headDim)
     this.fill(row, branch, TensorId.key, batch, kvHead, position)
@@ -132,7 +131,7 @@ export class NsaData {
   }
 
   /**
-   * Compute the missing compressed tokens of [first, end) in one sweep over
+   * Computes the missing compressed tokens of [first, end) in one sweep over
    * the raw rows, keeping the last l rows in a ring: token i is complete once
    * row i·d + l − 1 arrives. The position encoding adds the same weighted sum
    * to every token, so it is one precomputed bias.
@@ -157,9 +156,9 @@ export class NsaData {
   }
 
   /**
-   * One raw row of the compression branch's K or V, uniform in [-1, 1). These
-   * rows only feed φ (no kernel loads them), so a fast seeded generator stands
-   * in for the hash used by tiles; the perturbation applies as everywhere.
+   * Writes one raw row of the compression branch's K or V, uniform in [-1, 1).
+   * These rows only feed φ (no kernel loads them), so a fast seeded generator
+   * replaces the per-element hash used for tiles. The perturbation applies here too.
    */
   private rawCompressionRow(tensor: "k" | "v", batch: number, kvHead: number, position: number, out: Float32Array, offset: number): void {
     const dims = tensor === "k" ? this.options.headDim : this.options.headDimV
@@ -179,7 +178,7 @@ export class NsaData {
     fillRow(row, 0, row.length, { seed, tensor, batch, head: kvHead, position }, this.options.dtype)
   }
 
-  /** The pooled intra-block position encoding: l seeded rows of `dims` values in [-0.1, 0.1), weighted by the pooling weights. */
+  /** Computes the pooled intra-block position encoding: l seeded rows of `dims` values in [-0.1, 0.1), weighted by the pooling weights. */
   private encodingBias(salt: number, dims: number): Float64Array {
     const { compressBlock } = this.options.geometry
     const row = new Float32Array(dims)
@@ -214,7 +213,7 @@ function poolBlock(ring: Float32Array, weights: Float64Array, bias: Float64Array
   return out
 }
 
-/** A 32-bit seed per raw row from its coordinates (multiply-rotate mixing, as in MurmurHash3's block step). */
+/** Mixes a raw row's coordinates into a 32-bit seed (multiply-rotate steps, as in MurmurHash3's block mixing). */
 function rowSeed(seed: number, tensor: number, batch: number, kvHead: number, position: number): number {
   let h = seed >>> 0
   for (const value of [tensor, batch, kvHead, position]) {
@@ -228,7 +227,7 @@ function rowSeed(seed: number, tensor: number, batch: number, kvHead: number, po
 
 const branchIndex = (branch: NsaBranch): number => nsaBranches.indexOf(branch)
 
-/** The window branch keeps the base seed (see NsaData); the other branches get their own. */
+/** Returns a branch's data seed: the window branch keeps the base seed (see NsaData), the others get their own. */
 export function branchSeed(seed: number, branch: NsaBranch): number {
   return branch === "window" ? seed : salted(seed, 1 + branchIndex(branch))
 }

@@ -11,9 +11,10 @@ import { describeSelectionTiling } from "./selection-schedule.js"
 const auxiliaryKernels = new Set(["compress-mlp", "compressed-combine", "select-score", "select-topk", "combine-gate"])
 
 /**
- * The estimate's NSA fields: keys per query by branch, sparsity, the paper's
- * memory-access speedup and the modeled speedup against the dense variant on
- * the same device and shape, the hardware-alignment contrasts, and notes on
+ * Builds the estimate's NSA fields. They give keys per query by branch,
+ * sparsity and the memory-access speedup of Native Sparse Attention (arXiv
+ * 2502.11089, Table 4). They add the modeled speedup against the dense variant
+ * on the same device and shape, the hardware-alignment contrasts, and notes on
  * the mechanisms behind the numbers.
  */
 export function nsaDetails(plan: NsaPlan, device: DeviceRates): Record<string, unknown> {
@@ -32,7 +33,11 @@ export function nsaDetails(plan: NsaPlan, device: DeviceRates): Record<string, u
 
   const mlp = compressionMlp(shape, g, options)
   const launches = plan.cost.kernels.length
-  const auxiliarySeconds = plan.cost.kernels.filter((k) => auxiliaryKernels.has(k.name)).reduce((sum, k) => sum + k.seconds, 0)
+  // Time without launch overhead, so that the three shares add up to 1.
+  const withoutLaunch = (names: (name: string) => boolean): number =>
+    plan.cost.kernels.filter((k) => names(k.name)).reduce((sum, k) => sum + k.seconds - k.components.launch, 0)
+  const auxiliarySeconds = withoutLaunch((name) => auxiliaryKernels.has(name))
+  const attentionSeconds = withoutLaunch((name) => !auxiliaryKernels.has(name))
 
   return {
     keysPerQuery: keys.total,
@@ -51,10 +56,12 @@ export function nsaDetails(plan: NsaPlan, device: DeviceRates): Record<string, u
     denseSeconds: dense.cost.seconds,
     denseTiling: describeTiling(dense.tiling),
     timeShares: {
-      attention: (plan.cost.seconds - auxiliarySeconds) / plan.cost.seconds,
+      attention: attentionSeconds / plan.cost.seconds,
       auxiliary: auxiliarySeconds / plan.cost.seconds,
       launch: plan.cost.components.launch / plan.cost.seconds
     },
+    timeSharesNote:
+      "shares of NSA's modeled time: the attention kernels of the three branches (backward included in training), the work around them (compression MLP, block scoring and top-n, gates and final combine), and kernel launch overhead",
     kernelLaunches: { nsa: launches, dense: dense.cost.kernels.length },
     keysPerQueryFormula:
       `floor((s − l)/d) + 1 + n·l' + w = floor((${s} − ${g.compressBlock})/${g.compressStride}) + 1 + ${g.selectCount}·${g.selectBlock} + ${g.window} = ${formulaTokens}` +
@@ -62,8 +69,8 @@ export function nsaDetails(plan: NsaPlan, device: DeviceRates): Record<string, u
     paperTableTokens: tableTokens,
     tokensVsPaperTable: keys.total - tableTokens,
     keysPerQueryNote:
-      `The paper's Table 4 counts s/d + n·l' + w = ${tableTokens} tokens; its text formula floor((s − l)/d) + n·l' + w gives 2 fewer (${formulaTokens - 1}), ` +
-      `and this model counts ${keys.total}, adding the +1 for compressed token 0 (the paper's two counts differ by 2 tokens; this one is ${keys.total - tableTokens} from the table).`,
+      `The paper's Table 4 counts s/d + n·l' + w = ${tableTokens} tokens, and its text formula floor((s − l)/d) + n·l' + w gives ${formulaTokens - 1} (${tableTokens - formulaTokens + 1} fewer). ` +
+      `This model counts ${keys.total}: the text formula plus 1 for compressed token 0, which the formula misses. That is ${keys.total - tableTokens} tokens from the table, within the ±2 tokens by which the paper's two counts differ.`,
     compression: {
       mlp: `φ per KV head: l·dk → ${mlp.keyHidden} → dk for keys, l·dv → ${mlp.valueHidden} → dv for values, one activation; weights shared by the layer's KV heads`,
       flopsPerCompressedToken: mlp.flopsPerToken,
@@ -99,6 +106,6 @@ const nsaNotes: ReadonlyArray<string> = [
   "Selection block scores: each compressed token adds its compressed-attention probability, summed over the group's query heads, to every selection block its key range overlaps; the initial and local blocks are always kept, and equal scores go to the earlier block.",
   "The selection kernel is group-centric: one CTA per (position, KV-head group) holds the G query heads as MMA rows (padded to 16 rows for mma.sync, 64 for warpgroup MMA) and loads each selected block once, in key tiles that divide l'.",
   "L2 reuse of selected blocks among CTAs of neighboring positions is modeled with the non-kept blocks as independent uniform picks from the blocks before the wave: a pessimistic bound, since real selections cluster.",
-  "Assumed MLP widths (the paper gives none): the compression MLP maps a flattened block of l keys through a hidden layer of the head dim (--nsa-compress-hidden) to one key; the gate MLP maps each head's query through --nsa-gate-hidden units to 3 sigmoid gates.",
-  "Training prices every branch's backward: the window branch by the dense backward kernel, the compressed branch as a FlashAttention-2 backward over compressed tokens plus the compression MLP's backward, and the selection branch group-centrically with dK/dV accumulated by FP32 atomics."
+  "Assumed MLP widths: the compression MLP maps a flattened block of l keys through a hidden layer of the head dim (--nsa-compress-hidden) to one key; the gate MLP maps each head's query through --nsa-gate-hidden units to 3 sigmoid gates.",
+  "Training prices every branch's backward: the window branch by the dense backward kernel, the compressed branch as a FlashAttention-2 backward over compressed tokens plus the compression MLP's backward, and the selection branch as a group-centric dQ pass plus a key-centric dK/dV pass that visits, through a reverse index, the positions that selected each block."
 ]

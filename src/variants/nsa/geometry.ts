@@ -1,8 +1,8 @@
 /**
  * How many keys each NSA branch attends at a query position, in closed form.
  * Positions are 0-indexed key positions: the query at position p is the
- * (p + 1)-th token and sees keys 0..p. The paper (arXiv 2502.11089, section
- * 3.3) counts tokens 1-indexed, so its t is p + 1 here.
+ * (p + 1)-th token and sees keys 0..p. NSA's count floor((t − l)/d) + 1
+ * takes t 1-indexed, so its t is p + 1 here.
  */
 export interface NsaGeometry {
   /** Compression block length l. */

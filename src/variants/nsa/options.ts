@@ -8,11 +8,10 @@ const PositiveInt = Schema.Number.pipe(Schema.int(), Schema.positive())
 const NonNegativeInt = Schema.Number.pipe(Schema.int(), Schema.nonNegative())
 
 /**
- * NSA options. Defaults are the paper's (Native Sparse Attention, arXiv
- * 2502.11089, section 4.1): compression block l = 32 with stride d = 16,
- * selection block l' = 64, n = 16 selected blocks counting 1 initial and 2
- * local blocks, sliding window w = 512. The two MLP widths are assumptions:
- * the paper gives no width for either MLP.
+ * NSA options. Defaults are the settings of Native Sparse Attention (arXiv
+ * 2502.11089): compression block l = 32 with stride d = 16, selection block
+ * l' = 64, n = 16 selected blocks counting 1 initial and 2 local blocks,
+ * sliding window w = 512. The two MLP widths are this model's assumptions.
  */
 export const NsaOptions = Schema.Struct({
   compressBlock: Schema.optionalWith(PositiveInt, { default: () => 32 }),
@@ -33,7 +32,7 @@ export type NsaOptions = typeof NsaOptions.Type
 
 export const nsaFlags: ReadonlyArray<VariantFlag> = [
   { flag: "nsa-block", key: "compressBlock", type: "integer", describe: "compression block length l, in tokens" },
-  { flag: "nsa-stride", key: "compressStride", type: "integer", describe: "compression stride d, in tokens (divides l and l')" },
+  { flag: "nsa-stride", key: "compressStride", type: "integer", describe: "compression stride d, in tokens (at most l, and dividing l')" },
   { flag: "nsa-select-block", key: "selectBlock", type: "integer", describe: "selection block length l', in tokens (a multiple of d)" },
   { flag: "nsa-select-count", key: "selectCount", type: "integer", describe: "selected blocks n per query, counting the initial and local blocks" },
   { flag: "nsa-window", key: "window", type: "integer", describe: "sliding window w, in tokens, counting the query itself" },
@@ -44,10 +43,10 @@ export const nsaFlags: ReadonlyArray<VariantFlag> = [
 ]
 
 /**
- * Check the options against each other and against the shape; every broken
+ * Checks the options against each other and against the shape; every broken
  * rule becomes one issue naming the option, its value and the rule. A
  * selection count larger than the blocks that exist at a position is not an
- * error: the mechanism clamps it there (the paper keeps all blocks that exist).
+ * error: the mechanism clamps it to the blocks that exist.
  */
 export function checkNsaOptions(options: NsaOptions, shape: AttentionShape): void {
   const issues: FieldIssue[] = []
@@ -58,8 +57,6 @@ export function checkNsaOptions(options: NsaOptions, shape: AttentionShape): voi
   }
   if (d > l) {
     issues.push({ path: "compressStride", value: d, expected: `at most compressBlock (${l}), so the compression blocks cover every key` })
-  } else if (l % d !== 0) {
-    issues.push({ path: "compressStride", value: d, expected: `a divisor of compressBlock (${l}): the paper requires d | l` })
   }
   if (selectBlock % d !== 0) {
     issues.push({ path: "selectBlock", value: selectBlock, expected: `a multiple of compressStride (${d}), so compressed tokens map onto selection blocks` })

@@ -36,10 +36,10 @@ export interface NsaPlan {
 }
 
 /**
- * Plan and price NSA: the compression kernels, the compressed-token attention,
+ * Plans and prices NSA: the compression kernels, the compressed-token attention,
  * the selection scores and top-n, the group-centric selected-block attention,
  * the sliding-window attention (the dense planner with a window) and the
- * final gated combine; training adds every branch's backward. Each kernel is
+ * final gated combine. Training adds every branch's backward. Each kernel is
  * its own launch, so the breakdown adds up over the list.
  */
 export function planNsa(request: OperationRequest<NsaOptions>, device: DeviceRates): NsaPlan {
@@ -52,8 +52,8 @@ export function planNsa(request: OperationRequest<NsaOptions>, device: DeviceRat
   const compressed = planCompressed(shape, geometry, phase, generations, device, rejected)
   const selection = planSelection({ shape, geometry, phase, kernels: generations }, device, rejected)
   // NOTE: the dense schedule splits the whole key range across split-KV CTAs, so a
-  // decode window at the end of a long cache never gains from splitting; at small
-  // batch the window kernel runs one CTA per KV head.
+  // decode window at the end of a long cache never gains from splitting. At small
+  // batch the window kernel therefore runs one CTA per KV head.
   const window = planDense({ shape: { ...shape, window: options.window }, phase, kernel: request.kernel }, device)
   const scores = compressed && blocksExisting(geometry, shape.seqLenKV - 1) > geometry.selectCount ? planSelectionScores(compressed, device) : undefined
 

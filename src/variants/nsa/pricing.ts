@@ -25,7 +25,7 @@ export interface ClassKernelInput {
 }
 
 /**
- * A kernel spec from CTA classes. The kernel's HBM traffic is shared out in
+ * Builds a kernel spec from CTA classes. The kernel's HBM traffic is shared out in
  * proportion to each class's L2 traffic, as the dense kernels do.
  */
 export function classKernel(input: ClassKernelInput): KernelSpec {
@@ -62,10 +62,10 @@ export function latencyHidden(generation: KernelGeneration, ctasPerSm: number): 
 export const fitsInL2 = (bytes: number, device: DeviceRates): boolean => bytes <= l2ResidentFraction * device.l2Capacity
 
 /**
- * K/V bytes read from HBM by a kernel whose `itemsPerHead` CTAs each read the
- * same `bytesPerHead` of one KV head (the dense kernels' rule): once when the
- * K/V of every head in flight fits in L2, else once per wave of such CTAs, at
- * most once per reader.
+ * Returns the K/V bytes read from HBM by a kernel whose `itemsPerHead` CTAs
+ * each read the same `bytesPerHead` of one KV head, by the dense kernels'
+ * rule. They are read once when the K/V of every head in flight fits in L2,
+ * else once per wave of such CTAs, but at most once per reader.
  */
 export function sharedKvHbmBytes(input: { bytesPerHead: number; heads: number; itemsPerHead: number; readers: number; ctasPerSm: number }, device: DeviceRates): number {
   const slots = device.sms * input.ctasPerSm
@@ -74,7 +74,7 @@ export function sharedKvHbmBytes(input: { bytesPerHead: number; heads: number; i
   return input.heads * input.bytesPerHead * passes
 }
 
-/** A kernel cost multiplied by `factor` (amortizing a kernel that runs once every 1/factor steps); the parts still add up. */
+/** Scales a kernel cost by `factor` (amortizing a kernel that runs once every 1/factor steps); the parts still add up. */
 export function scaleKernelCost(cost: KernelCost, factor: number, name = cost.name): KernelCost {
   const scale = <T extends Record<string, number>>(record: T): T =>
     Object.fromEntries(Object.entries(record).map(([key, value]) => [key, value * factor])) as T
@@ -90,7 +90,7 @@ export function scaleKernelCost(cost: KernelCost, factor: number, name = cost.na
 
 export const renameKernel = (cost: KernelCost, name: string): KernelCost => ({ ...cost, name })
 
-/** A kernel whose CTAs share `total` work evenly: auxiliary kernels (gates, top-k, conversions). */
+/** Builds a kernel whose CTAs share `total` work evenly: auxiliary kernels (gates, top-k, conversions). */
 export function evenKernel(name: string, total: WorkCounts, ctas: number, ctasPerSm: number, device: DeviceRates): KernelSpec {
   const count = Math.max(1, Math.round(ctas))
   return {

@@ -4,11 +4,12 @@ import { blockScores, selectBlocks } from "./selection.js"
 
 /**
  * The float64 reference of the whole NSA pipeline for one query position and
- * one KV-head group, written as plain loops from the mechanism's definition:
- * compressed-token attention, block scores from its probabilities, top-n
- * selection, attention over the selected blocks and over the window, and the
- * gated sum. It shares no code with the tile schedules or the gpu.js kernels;
- * the executed tiles take their selected blocks from `selectionAt`.
+ * one KV-head group, written as plain loops from the mechanism's definition.
+ * It runs compressed-token attention, scores blocks from its probabilities,
+ * selects the top n, attends over the selected blocks and over the window,
+ * and sums the branches with their gates. It shares no code with the tile
+ * schedules or the gpu.js kernels; the executed tiles take their selected
+ * blocks from `selectionAt`.
  */
 export interface PositionRequest {
   readonly batch: number
@@ -36,7 +37,7 @@ export interface PositionReference {
 
 const headsOf = (request: PositionRequest): number[] => Array.from({ length: request.group }, (_, k) => request.kvHead * request.group + k)
 
-/** The blocks the group's query at `position` selects, from float64 compressed-attention probabilities. */
+/** Selects the blocks for the group's query at `position` from float64 compressed-attention probabilities. */
 export function selectionAt(data: NsaData, g: NsaGeometry, request: PositionRequest): Selection {
   const { batch, kvHead, position } = request
   const tokens = visibleCompressed(g, position)
@@ -50,7 +51,7 @@ export function selectionAt(data: NsaData, g: NsaGeometry, request: PositionRequ
   return { blocks: selectBlocks(g, position, blockScores(g, position, tokenScores)), tokenScores }
 }
 
-/** Every branch and the gated output at one position, in float64. */
+/** Computes every branch and the gated output at one position, in float64. */
 export function referencePosition(data: NsaData, g: NsaGeometry, request: PositionRequest): PositionReference {
   const { batch, kvHead, position } = request
   const heads = headsOf(request)
@@ -100,7 +101,7 @@ export function referencePosition(data: NsaData, g: NsaGeometry, request: Positi
   return { heads, output, branches, selectedBlocks }
 }
 
-/** Softmax attention of one query over the given rows, two-pass, in float64; zeros when there are no rows. */
+/** Computes softmax attention of one query over the given rows, two-pass, in float64; zeros when there are no rows. */
 function attend(q: Float32Array, keys: ReadonlyArray<Float32Array>, values: ReadonlyArray<Float32Array>, dv: number): Float64Array {
   const out = new Float64Array(dv)
   if (keys.length === 0) return out

@@ -18,7 +18,7 @@ export function nsaData(plan: NsaPlan, seed: number): NsaData {
 }
 
 /**
- * A seeded sample of an NSA plan's tiles, within `budgetSteps` tiles:
+ * Builds a seeded sample of an NSA plan's tiles, within `budgetSteps` tiles:
  * the first and last tile of the compressed and selection kernels (mid-row
  * tiles from a seeded state), a gated unit at a position that sees no
  * compressed token (prefill and train), a gated unit at the last query that
@@ -85,9 +85,10 @@ export function sampleNsa(plan: NsaPlan, options: SampleOptions): ReadonlyArray<
 }
 
 /**
- * The last query whose gated unit runs within `allowance` tiles: the last
- * query itself when it fits, else the latest earlier one found by bisection
- * (tile counts grow with the position). Undefined when even query 0 does not fit.
+ * Finds the last query whose gated unit runs within `allowance` tiles: the
+ * last query itself when it fits, else the latest earlier one by bisection
+ * (tile counts grow with the position). Returns undefined when even query 0
+ * does not fit.
  */
 function latestQueryWithin(builder: NsaTaskBuilder, queries: number, allowance: number): number | undefined {
   if (builder.gatedSteps(queries - 1) <= allowance) return queries - 1
@@ -102,7 +103,7 @@ function latestQueryWithin(builder: NsaTaskBuilder, queries: number, allowance: 
   return lo
 }
 
-/** Gated units for every (batch, KV-head group, query): the whole forward pass, for small cases. */
+/** Builds gated units for every (batch, KV-head group, query): the whole forward pass, for small cases. */
 export function fullNsaUnits(plan: NsaPlan, options: Omit<SampleOptions, "budgetSteps" | "wholeItemMaxSteps">): ReadonlyArray<ExecUnit> {
   const builder = new NsaTaskBuilder(plan, nsaData(plan, options.seed), options.backend, options.seed)
   const { shape } = plan.request

@@ -37,10 +37,11 @@ export function selectionBlockNs(g: NsaGeometry): ReadonlyArray<number> {
 }
 
 /**
- * Choose the group-centric selection kernel's tiling: MMA generation (which
- * sets the row padding of the G heads), key tile, pipeline stages, and
- * split-KV over the selected blocks where one split per position leaves the
- * GPU under two waves (not in training). Candidates are priced exactly.
+ * Chooses the group-centric selection kernel's tiling: the MMA generation
+ * (which sets the row padding of the G heads), key tile and pipeline stages.
+ * Where one CTA per position leaves the GPU under two waves (not in
+ * training), it also tries split-KV over the selected blocks. Candidates are
+ * priced exactly.
  */
 export function planSelection(search: SelectionSearch, device: DeviceRates, rejected: Rejection[]): SelectionPlan {
   const { shape, geometry, phase } = search
@@ -106,8 +107,8 @@ export interface KvTraffic {
 }
 
 /**
- * K/V traffic of the selection kernel under its L2-reuse model. CTAs run in
- * item order, so a wave holds consecutive positions of one KV head. Within a
+ * Models the K/V traffic of the selection kernel and its L2 reuse. CTAs run in
+ * item order, so a wave contains consecutive positions of one KV head. Within a
  * wave the always-kept blocks are shared, and the other selected blocks are
  * modeled as independent uniform picks, without repeats per position, from
  * the blocks before the wave's last position: each block reaches HBM once
@@ -178,7 +179,7 @@ export function selectionForwardParts(schedule: SelectionSchedule, device: Devic
   }
 }
 
-/** The group-centric selection forward kernel. */
+/** Prices the group-centric selection forward kernel. */
 export function priceSelectionForward(schedule: SelectionSchedule, device: DeviceRates, name = "selected-forward"): KernelCost {
   const parts = selectionForwardParts(schedule, device)
   return priceKernel(
@@ -195,15 +196,15 @@ export function priceSelectionForward(schedule: SelectionSchedule, device: Devic
 }
 
 /**
- * Training kernels of the selection branch, in the shape open NSA kernels
+ * Prices the training kernels of the selection branch, in the shape open NSA kernels
  * use: a preprocess (D = rowsum(dO ⊙ O)); a reverse index listing, for every
  * selection block, the positions that selected it; a group-centric dQ pass
  * over the same tiles as the forward kernel; and a key-centric dK/dV pass with
  * one CTA per selection block, so no FP32 atomics are needed.
  *
  * NOTE: the dK/dV pass is priced with the selections spread evenly over the
- * blocks; in practice the initial block is selected by every query, so its
- * CTA is the longest and the real kernel has a longer tail.
+ * blocks. In practice every query selects the initial block, so its CTA is
+ * the longest and the real kernel has a longer tail.
  */
 export function priceSelectionBackward(schedule: SelectionSchedule, device: DeviceRates): KernelCost[] {
   const { shape, tiling, geometry } = schedule
@@ -239,7 +240,7 @@ export function priceSelectionBackward(schedule: SelectionSchedule, device: Devi
 }
 
 /**
- * The key-centric dK/dV pass. Query-side rows reach HBM at most once per wave
+ * Prices the key-centric dK/dV pass. Query-side rows reach HBM at most once per wave
  * of block CTAs (each wave sweeps the positions once), and never more often
  * than the CTAs load them.
  */

@@ -113,7 +113,7 @@ export class SelectionSchedule implements Schedule<SelectionWorkItem> {
     return { ...this.positionItem(index - this.forwardItems - this.combineItems), index, kernel: "backward", split: 0 }
   }
 
-  /** The (batch, KV head, query) of the local-th position in order query fastest, then KV head, then batch. */
+  /** Returns the (batch, KV head, query) of the local-th position, in order query fastest, then KV head, then batch. */
   private positionItem(local: number): Omit<SelectionWorkItem, "index" | "kernel" | "split"> {
     const { shape } = this
     const query = local % shape.seqLenQ
@@ -134,7 +134,7 @@ export class SelectionSchedule implements Schedule<SelectionWorkItem> {
     return ((batch * this.shape.kvHeads + kvHead) * this.shape.seqLenQ + query) * this.tiling.splits + split
   }
 
-  /** The selected blocks (ascending) that split `split` of `splits` processes. */
+  /** Returns the selected blocks (ascending) that split `split` of `splits` processes. */
   splitBlocks(blocks: ReadonlyArray<number>, split: number, splits = this.tiling.splits): ReadonlyArray<number> {
     const m = blocks.length
     return blocks.slice(Math.floor((split * m) / splits), Math.floor(((split + 1) * m) / splits))
@@ -154,7 +154,7 @@ export class SelectionSchedule implements Schedule<SelectionWorkItem> {
     return tiles
   }
 
-  /** The tiles a forward or backward item processes, given the blocks its position selected. */
+  /** Returns the tiles a forward or backward item processes, given the blocks its position selected. */
   steps(item: SelectionWorkItem, blocks: ReadonlyArray<number>): ReadonlyArray<TileStep> {
     if (item.kernel === "combine") return []
     const own = item.kernel === "forward" ? this.splitBlocks(blocks, item.split) : blocks

@@ -1,12 +1,13 @@
 import { blocksExisting, forcedBlocks, selectedBlockCount, visibleCompressed, type NsaGeometry } from "./geometry.js"
 
 /**
- * Importance of each selection block that exists at `position`, from the
+ * Scores each selection block that exists at `position` from the
  * compression branch's attention probabilities already summed over the
  * group's query heads (`tokenScores[i]` for compressed token i). A compressed
  * token adds its whole probability to every selection block its key range
- * [i·d, i·d + l − 1] overlaps. The paper (arXiv 2502.11089, eq. 9) writes the
- * same overlap as a sum over l'/d · l/d shifted indices.
+ * [i·d, i·d + l − 1] overlaps. NSA maps compressed tokens onto selection
+ * blocks by this overlap; the weight of 1 per overlapping token is this
+ * model's choice.
  */
 export function blockScores(g: NsaGeometry, position: number, tokenScores: ArrayLike<number>): Float64Array {
   const blocks = blocksExisting(g, position)
@@ -22,11 +23,11 @@ export function blockScores(g: NsaGeometry, position: number, tokenScores: Array
 }
 
 /**
- * The blocks a query at `position` attends, ascending: the always-kept
+ * Selects the blocks a query at `position` attends, ascending: the always-kept
  * initial and local blocks, then the highest-scoring others until n blocks
  * (or every block that exists) are chosen. Ties go to the earlier block, so
- * the choice is deterministic; at short positions, where no compressed token
- * is visible yet, all scores are 0 and the earliest blocks fill the set.
+ * the choice is deterministic. At short positions no compressed token is
+ * visible yet, so all scores are 0 and the earliest blocks fill the set.
  */
 export function selectBlocks(g: NsaGeometry, position: number, scores: ArrayLike<number>): number[] {
   const count = selectedBlockCount(g, position)

@@ -75,7 +75,7 @@ export class NsaTaskBuilder {
     return this.shape.heads / this.shape.kvHeads
   }
 
-  /** One compressed-token tile of a schedule item, from a seeded state unless it is the item's first tile. */
+  /** Builds a unit of one compressed-token tile of a schedule item, from a seeded state unless it is the item's first tile. */
   compressedStep(item: CompressedWorkItem, index: number, reason: string): ExecUnit {
     const schedule = this.plan.compressed!.schedule
     const step = schedule.steps(item)[index]!
@@ -97,7 +97,7 @@ export class NsaTaskBuilder {
     return this.stepUnit("compressed-step", reason, item.index, task, schedule.stepCounts(item, step))
   }
 
-  /** One key tile of a selection item (its blocks chosen from the data), from a seeded state unless it is the first. */
+  /** Builds a unit of one key tile of a selection item (its blocks chosen from the data), from a seeded state unless it is the first. */
   selectedStep(item: SelectionWorkItem, index: number, reason: string): ExecUnit | undefined {
     const schedule = this.plan.selection.schedule
     const blocks = this.selection(item.batch, item.kvHead, item.position)
@@ -118,7 +118,7 @@ export class NsaTaskBuilder {
 
   private readonly selections = new Map<string, ReadonlyArray<number>>()
 
-  /** The blocks a position selects, computed once per (batch, KV head, position). */
+  /** Returns the blocks a position selects, computed once per (batch, KV head, position). */
   private selection(batch: number, kvHead: number, position: number): ReadonlyArray<number> {
     const key = `${batch}:${kvHead}:${position}`
     let blocks = this.selections.get(key)
@@ -141,12 +141,13 @@ export class NsaTaskBuilder {
   }
 
   /**
-   * Every tile the three branches run for the G query heads of one KV-head
-   * group at one query: the selection kernel's own items (all splits), and for
-   * the compressed and window branches the key tiles of the schedule items
-   * that hold these rows, run with just these G rows. The check compares each
-   * branch with the worker's float64, each branch and the gated sum with the
-   * independent float64 pipeline, and needs no NaN anywhere.
+   * Builds a unit of every tile the three branches run for the G query heads
+   * of one KV-head group at one query. The selection branch runs its kernel's
+   * own items (all splits). The compressed and window branches run the key
+   * tiles of the schedule items that contain these rows, with just these G
+   * rows. The check compares each branch with the worker's float64. It also
+   * compares each branch and the gated sum with the independent float64
+   * pipeline, and a NaN anywhere fails it.
    */
   gated(batch: number, kvHead: number, query: number, reason: string): ExecUnit {
     const { compressed, selection, window, geometry } = this.plan
@@ -245,7 +246,7 @@ export class NsaTaskBuilder {
     }
   }
 
-  /** The compressed schedule's items (one per split) that hold head kvHead·G at `query`. */
+  /** Returns the compressed schedule's items (one per split) that contain head kvHead·G at `query`. */
   private compressedItems(batch: number, kvHead: number, query: number): CompressedWorkItem[] {
     const compressed = this.plan.compressed
     if (!compressed) return []
@@ -259,7 +260,7 @@ export class NsaTaskBuilder {
     return Array.from({ length: splits }, (_, split) => schedule.item(first + split))
   }
 
-  /** The window schedule's items (one per split) that hold head kvHead·G at `query`. */
+  /** Returns the window schedule's items (one per split) that contain head kvHead·G at `query`. */
   private windowItems(batch: number, kvHead: number, query: number): DenseWorkItem[] {
     const schedule = this.plan.window.schedule
     const head = kvHead * this.group
@@ -349,7 +350,7 @@ export class NsaTaskBuilder {
   }
 
   /**
-   * A plausible state for rows entering a mid-row tile: a running max near the
+   * Builds a plausible state for rows entering a mid-row tile: a running max near the
    * scale of real scores, a running sum, an output of that sum times values in
    * [-1, 1]. Rows that see no key before the tile start empty.
    */
