@@ -14,9 +14,9 @@ import { defineScenario } from "../src/workload/scenario.js"
 // Dense prefill rows stop at 128k tokens, because a full dense tiling search
 // at 1M takes 10 to 15 seconds per GPU. Longer MoBA rows compare with dense
 // priced over the full shape with the dense planner's 128k tiling (see
-// src/variants/moba/dense-baseline.ts); the report's "vs dense" column shows
-// that modeled speedup where no dense row exists. Dense decode rows are cheap
-// and cover every length.
+// src/variants/moba/dense-baseline.ts). Where no dense row exists, the
+// report's "vs dense" column shows that modeled speedup. Dense decode rows are
+// cheap and cover every length.
 //
 // Each MoBA row's estimate JSON carries keysPerQuery, sparsity,
 // blocksLoadedPerKvHead, headOverlap (measured from the executed gating),

@@ -84,9 +84,9 @@ export function planOperation(input: OperationInput, profile: HardwareProfile, o
 }
 
 /**
- * The operation re-planned with what executing its sample measured (a variant
- * may price with a measured quantity, such as MoBA's head overlap); the same
- * operation when its plan takes no measurements.
+ * Re-plans an operation with what executing its sample measured, because a
+ * variant may price with a measured quantity such as MoBA's head overlap.
+ * Returns the same operation when its plan takes no measurements.
  */
 export function withMeasurements(planned: PlannedOperation, measured: Readonly<Record<string, number>>): PlannedOperation {
   if (!planned.plan.withMeasurements || Object.keys(measured).length === 0) return planned

@@ -76,8 +76,9 @@ function rowTable(rows: ReadonlyArray<ReportRow>, all: ReadonlyArray<ReportRow>)
     const p = row.prediction
     const v = row.validation
     const dense = denseTwin(row, all)
-    const modeled = typeof p.modeledSpeedupVsDense === "number" ? `${p.modeledSpeedupVsDense.toFixed(2)}× (modeled)` : "-"
-    const versus = row.variant === "dense" ? "-" : dense ? `${(dense.prediction.seconds / p.seconds).toFixed(2)}×` : modeled
+    let versus = typeof p.modeledSpeedupVsDense === "number" ? `${p.modeledSpeedupVsDense.toFixed(2)}× (modeled)` : "-"
+    if (dense) versus = `${(dense.prediction.seconds / p.seconds).toFixed(2)}×`
+    if (row.variant === "dense") versus = "-"
     const keys = typeof p.keysPerQuery === "number" ? String(p.keysPerQuery) : "-"
     return (
       `| ${row.variant} | ${row.seqLen} | ${row.queryLen} | ${row.batch} | ${formatSeconds(p.seconds)} | ${versus} | ${(p.conventionFlopsPerSecond / 1e12).toFixed(1)} | ${p.bound} | ` +

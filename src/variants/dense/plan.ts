@@ -70,9 +70,9 @@ export function planDense(request: DenseRequest, device: DeviceRates): DensePlan
 }
 
 /**
- * Plans by request and device rates. Planning is a pure function, and at 1M
- * tokens a search takes seconds, so variants that plan dense parts or a dense
- * baseline of a shape another row already planned reuse the result.
+ * Plans by request and device rates. Planning is a pure function and a search
+ * at 1M tokens takes seconds, so a variant that plans a dense part or a dense
+ * baseline of a shape that another row already planned reuses the result.
  */
 const planMemo = new Map<string, DensePlan>()
 const planMemoLimit = 64

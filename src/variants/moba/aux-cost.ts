@@ -24,9 +24,9 @@ export interface GateTile {
 export const gateBlockTile = 64
 
 /**
- * A gating CTA packs the G query heads of one KV head, because they score the
- * same block means: 64 / G positions in prefill (at least one), the decode
- * queries in decode.
+ * Sizes a gating CTA. It packs the G query heads of one KV head, because they
+ * score the same block means, at 64 / G positions in prefill (at least one)
+ * or at the decode queries in decode.
  */
 export function gateTile(shape: AttentionShape, phase: Phase): GateTile {
   const group = shape.heads / shape.kvHeads
@@ -45,15 +45,15 @@ export function gateStepCounts(tile: GateTile, stepBlocks: number, shape: Attent
 }
 
 /**
- * Block means scored by a gating CTA. Prefill and training score all blocks and
- * mask the future ones, as the official code's dense einsum does; decode reads
- * the cached means of the complete blocks before the last query.
+ * Counts the block means a gating CTA scores. Prefill and training score all
+ * blocks and mask the future ones, as one batched product over every block.
+ * Decode reads the cached means of the complete blocks before the last query.
  */
 export function gateCandidates(shape: AttentionShape, phase: Phase, config: MobaConfig): number {
   return phase === "decode" ? blockOf(shape.seqLenKV - 1, config.blockSize) : config.blocks
 }
 
-/** Mean pooling: every key read once, one mean per block and KV head written at the storage dtype. */
+/** Prices mean pooling: every key read once, one mean per block and KV head written at the storage dtype. */
 export function meanPoolKernel(shape: AttentionShape, config: MobaConfig, device: DeviceRates): KernelSpec {
   const s = bytesPerElement(shape)
   const keys = shape.batch * shape.kvHeads * shape.seqLenKV
@@ -62,10 +62,10 @@ export function meanPoolKernel(shape: AttentionShape, config: MobaConfig, device
 }
 
 /**
- * Decode keeps one mean per complete block (1/b of the K cache) and a running
- * FP32 sum for the current block: per new token the key is added to the sum
- * (read and write) and, when the block completes, its mean is stored. An
- * assumption about the serving implementation: the paper does not describe decode.
+ * Prices the decode step's block-mean upkeep. Decode keeps one mean per
+ * complete block (1/b of the K cache) and a running FP32 sum for the current
+ * block. Each new key is added to the sum (read and write), and a completed
+ * block's mean is stored. This serving design is an assumption.
  */
 export function blockMeanUpdateKernel(shape: AttentionShape, device: DeviceRates): KernelSpec {
   const s = bytesPerElement(shape)
@@ -74,11 +74,12 @@ export function blockMeanUpdateKernel(shape: AttentionShape, device: DeviceRates
 }
 
 /**
- * Gate scores Q · mean(K)ᵀ on the tensor cores. Each CTA stages its rows' queries
- * and streams the KV head's block means in steps of `blockTile`; means are read
- * from HBM once per KV head and then hit in L2. Prefill and training write
- * every score as FP32 for the top-k kernel (materialized, as in the official
- * code); decode keeps them on chip and writes only the top-k indices.
+ * Prices the gate scores Q · mean(K)ᵀ on the tensor cores. Each CTA stages its
+ * rows' queries and streams the KV head's block means in steps of `blockTile`.
+ * Means are read from HBM once per KV head and then hit in L2. Prefill and
+ * training write every score as FP32 for a separate top-k kernel. That is an
+ * assumption (an unfused gate), and a fused gate and top-k would save the
+ * traffic. Decode keeps the scores on chip and writes only the top-k indices.
  */
 export function gateKernel(shape: AttentionShape, phase: Phase, config: MobaConfig, device: DeviceRates): KernelSpec {
   const s = bytesPerElement(shape)
@@ -132,9 +133,9 @@ export function gateKernel(shape: AttentionShape, phase: Phase, config: MobaConf
 }
 
 /**
- * Top-k over the materialized FP32 scores: each row reads its block scores and
- * keeps the best k − 1 past blocks (a compare and a conditional insert per
- * candidate, 2 instructions), then writes k block indices.
+ * Prices top-k over the materialized FP32 scores. Each row reads its block
+ * scores and keeps the best k − 1 past blocks (a compare and a conditional
+ * insert per candidate, 2 instructions), then writes k block indices.
  */
 export function topKKernel(shape: AttentionShape, config: MobaConfig, device: DeviceRates): KernelSpec {
   const rows = shape.batch * shape.heads * shape.seqLenQ
@@ -142,9 +143,9 @@ export function topKKernel(shape: AttentionShape, config: MobaConfig, device: De
 }
 
 /**
- * The varlen layout of the history part: a counting sort of the (query, block)
- * selections by block. It reads the indices twice (histogram, then scatter),
- * writes each selection's query index once and the per-block offsets.
+ * Prices the varlen layout of the history part, a counting sort of the
+ * (query, block) selections by block. It reads the indices twice (histogram,
+ * then scatter) and writes each selection's query index and the block offsets.
  */
 export function varlenIndexKernel(shape: AttentionShape, config: MobaConfig, selectionsPerOwner: number, owners: number, device: DeviceRates): KernelSpec {
   const selections = shape.batch * owners * selectionsPerOwner
@@ -173,10 +174,10 @@ export function mergeDemand(shape: AttentionShape, config: MobaConfig, historySp
 }
 
 /**
- * Online-softmax merge (log-sum-exp) of each query's partial outputs: read
- * every part's output and FP32 log-sum-exp, rescale by exp(lse_part − lse) and
- * add, write the output (and the merged log-sum-exp when training, for the
- * backward pass). Rows without history blocks keep the current block's output.
+ * Prices the log-sum-exp merge of each query's partial outputs. It reads every
+ * part's output and FP32 log-sum-exp, rescales by exp(lse_part − lse), adds,
+ * and writes the output, plus the merged log-sum-exp when training. Rows
+ * without history blocks keep the current block's output.
  */
 export function mergeKernel(shape: AttentionShape, phase: Phase, demand: MergeDemand, device: DeviceRates): KernelSpec {
   const s = bytesPerElement(shape)
@@ -189,8 +190,8 @@ export function mergeKernel(shape: AttentionShape, phase: Phase, demand: MergeDe
 }
 
 /**
- * Training with per-head selection: each query head's dK and dV of its history
- * blocks are summed into the block's KV head (read per head, write per KV head).
+ * Prices the training reduction of per-head selection: each query head's dK
+ * and dV of its history blocks are summed into the block's KV head.
  */
 export function historyGqaReduceKernel(shape: AttentionShape, config: MobaConfig, segments: number, device: DeviceRates): KernelSpec {
   const s = bytesPerElement(shape)

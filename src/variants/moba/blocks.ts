@@ -2,12 +2,12 @@ import type { AttentionShape } from "../../workload/shape.js"
 import type { MobaConfig, OverlapModel } from "./options.js"
 
 /**
- * Block arithmetic of MoBA. Keys are split into blocks of b tokens, block c
- * holding keys [c·b, min((c + 1)·b, seqLenKV)). Queries are aligned bottom-right
- * (query i sits at key position i + seqLenKV − seqLenQ), so a query at position
- * p has current block c = floor(p / b), sees keys [c·b, p] of it under the
- * causal mask, and chooses its other top-k − 1 blocks among the c blocks before
- * it. A query with c ≤ k − 1 past blocks takes all of them without a choice.
+ * Block arithmetic of MoBA. Keys are split into blocks of b tokens, and block c
+ * contains keys [c·b, min((c + 1)·b, seqLenKV)). Queries are aligned
+ * bottom-right: query i is at key position i + seqLenKV − seqLenQ. A query at
+ * position p has current block c = floor(p / b) and attends its keys [c·b, p]
+ * under the causal mask. It chooses its other top-k − 1 blocks among the c
+ * blocks before it, and with c ≤ k − 1 past blocks it takes all of them.
  */
 
 /** Key position of query `i`. */
@@ -96,7 +96,7 @@ export function historyDemand(shape: AttentionShape, config: Pick<MobaConfig, "b
     const slots = historySlots(block, topK)
     total += queries * slots
     maxSlots = Math.max(maxSlots, slots)
-    if (block > topK - 1) hasChoice = true
+    if (slots > 0 && block > slots) hasChoice = true
     if (block > 0) weight[block] = (queries * slots) / block
   }
 
@@ -142,7 +142,7 @@ export function historyUnion(current: number, slots: number, group: number, over
   return slots + (1 - overlap.value) * (Math.min(current, group * slots) - slots)
 }
 
-/** The overlap fraction o that gives union U (the inverse of historyUnion); 1 when no spread is possible. */
+/** Inverts historyUnion: the overlap fraction o that gives union U, or 1 when no spread is possible. */
 export function overlapOfUnion(current: number, slots: number, group: number, union: number): number {
   const spread = Math.min(current, group * slots) - slots
   return spread > 0 ? 1 - (union - slots) / spread : 1

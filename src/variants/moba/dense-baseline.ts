@@ -7,10 +7,10 @@ import { describeTiling, planDense, type DensePlan } from "../dense/plan.js"
 import { DenseSchedule } from "../dense/schedule.js"
 
 /**
- * Longest key sequence the dense planner searches in full for a baseline. Its
- * search prices every legal tiling over one CTA class per query tile, which
- * takes about a second at 128k tokens, 10 to 15 seconds at 1M and minutes at
- * 10M on a laptop core.
+ * Maximum key length at which the dense planner searches a baseline in full.
+ * Its search prices every legal tiling over one CTA class per query tile. On
+ * one core of a 2-core development VM that took about a second at 128k tokens,
+ * 8 to 18 seconds at 1M, and at 10M it is estimated at minutes.
  */
 export const denseSearchLimit = 1 << 17
 
@@ -25,14 +25,14 @@ const memo = new Map<string, DenseBaseline>()
 const memoLimit = 64
 
 /**
- * Dense attention of the same shape, phase and kernel on the same device,
- * through the dense variant's planner and cost model. Above denseSearchLimit
- * keys (prefill and training), the tiling the planner picks at that limit (same
- * query/key ratio) is priced over the full shape with the dense schedule. On
- * the shipped profiles the planner's pick at 1M tokens is the same tile shape,
- * or on a100-sxm-80g an equally fast one within its 1 % tie tolerance (packed
- * or unpacked GQA), so the price matches a full search to that tolerance.
- * Results are memoized per request and device.
+ * Prices dense attention of the same shape, phase and kernel on the same
+ * device, through the dense variant's planner and cost model. Above
+ * denseSearchLimit keys (prefill and training), the tiling the planner picks
+ * at that limit (same query/key ratio) is priced over the full shape with the
+ * dense schedule. At 1M tokens the planner picks the same tile shape on
+ * h100-sxm, h800-sxm, h20 and b200. On a100-sxm-80g it picks packed instead of
+ * unpacked GQA, which its 1 % tie tolerance ranks as equally fast. Results are
+ * memoized per request and device.
  */
 export function denseBaseline(shape: AttentionShape, phase: Phase, kernel: KernelGeneration | undefined, device: DeviceRates): DenseBaseline {
   const key = JSON.stringify({ shape, phase, kernel, device })

@@ -30,7 +30,8 @@ export function mobaDetails(plan: MobaPlan, device: DeviceRates, measuredPositio
   const last = queryPosition(shape, shape.seqLenQ - 1)
   const current = blockOf(last, config.blockSize)
   const slots = historySlots(current, config.topK)
-  const union = historyUnion(current, slots, group, config.overlap)
+  // Decode prices the union over the step's queries too; other phases report the last query's.
+  const union = phase === "decode" ? plan.decodeUnionBlocks : historyUnion(current, slots, group, config.overlap)
   const keysPerQuery = keysAttended(last, config)
   const sparsity = 1 - keysPerQuery / shape.seqLenKV
 
@@ -49,7 +50,7 @@ export function mobaDetails(plan: MobaPlan, device: DeviceRates, measuredPositio
     sparsity,
     blocksLoadedPerKvHead: union + 1,
     keysLoadedPerKvHead: Math.min(shape.seqLenKV, (union + 1) * config.blockSize),
-    headOverlap: headOverlapDetail(config.overlap, current, slots, group, union, measuredPositions),
+    headOverlap: headOverlapDetail(config.overlap, current, slots, phase === "decode" ? group * shape.seqLenQ : group, union, measuredPositions),
     attendedPairsFraction: pairFraction,
     modeledSpeedupVsDense: speedup,
     dense: { seconds: dense.cost.seconds, bound: dense.cost.bound, tiling: dense.tiling, method: dense.method },
@@ -103,16 +104,20 @@ function notes(plan: MobaPlan): string[] {
   const { request, config } = plan
   const { phase } = request
   const lines = [
-    "Each query head scores every past block by q · mean(K_block) and attends its top-k blocks in full; the current block is always one of them, causal inside, and future blocks are never candidates, so a query sees k·b keys (sparsity 1 − k·b/N).",
-    "The schedule follows the official implementation: varlen FlashAttention over the current block (causal, one sequence per block) and over each selected (head, block) with the queries that chose it gathered (non-causal), then a log-sum-exp merge of the partial outputs."
+    "Each query head scores every past block by q · mean(K_block) and attends its top-k blocks in full. The current block is always one of them (causal inside), future blocks are never candidates, and a query with at most k − 1 past blocks takes them all, so a query sees at most k·b keys (sparsity 1 − k·b/N). When no query has a choice the gate is skipped.",
+    "The schedule runs varlen FlashAttention over the current block (causal, one sequence per block) and over each selected (head, block) with the queries that chose it gathered (non-causal), then a log-sum-exp merge of the partial outputs."
   ]
   if (config.mode === "fixed-blocks") {
-    lines.push("Fixed sparsity keeps the block count and top-k, so the block grows with the sequence and each query sees a constant share of it; attention work then still grows as N², only by a constant factor less.")
+    lines.push(
+      `Fixed sparsity keeps ${config.blocks} blocks and top-${config.topK}, so the block grows with the sequence and attention work still grows as N². ` +
+        `In prefill a dense query attends N/2 keys on average and a MoBA query (k − 1/2)·b, so the speedup approaches blocks/(2k − 1) = ${(config.blocks / (2 * config.topK - 1)).toFixed(1)}× as the fixed costs fade.`
+    )
   }
   if (phase === "decode") {
     lines.push(
       "Decode reads the cache, so its time follows K/V bytes: a KV head reads the union of its G query heads' blocks, which with per-head selection is up to G times what a group-shared selection (one choice per KV head, as NSA makes) reads.",
-      "With k at least the number of blocks, MoBA decode costs more than dense: every head reads every block through L2 in its own CTAs, where a dense decode kernel packs the group and reads each K/V tile once."
+      "With k at least the number of blocks, MoBA decode costs more than dense: every head reads every block through L2 in its own CTAs, where a dense decode kernel packs the group and reads each K/V tile once.",
+      "Decode gating reads the KV head's cached block means and fuses gate scores with top-k, which is small next to the K/V reads. Each stage (block-mean update, gate and top-k, current block, history, merge) is its own kernel launch, so launch overhead is a visible share of a short decode step."
     )
   } else {
     lines.push(
@@ -120,11 +125,12 @@ function notes(plan: MobaPlan): string[] {
       `Per-head selection costs little in ${phase}: nearly every block is selected by some query of every head, so each KV head reads each block about once; the union matters in decode.`
     )
   }
+  if (phase !== "decode") {
+    lines.push(
+      "Gating pools every key once, scores Nq·(N/b) blocks per head on the tensor cores and writes the scores in FP32 for a separate top-k kernel (an unfused gate, assumed). It grows as N²/b, so small blocks make it dominant."
+    )
+  }
   lines.push(
-    phase === "decode"
-      ? "Gating in decode reads the cached block means of the KV head and fuses gate scores with top-k; its cost is small next to the K/V reads."
-      : "Gating pools every key once, scores Nq·(N/b) blocks per head on the tensor cores and writes the scores in FP32 for the top-k kernel (materialized, as the official code does); it grows as N²/b, so small blocks make it dominant.",
-    "A query whose past blocks number at most k − 1 takes them all; when no query has a choice the gate is skipped.",
     "History (query, block) selections are spread over blocks as if every past block were equally likely; the total per query is exact, only the spread is assumed.",
     "Above 128k keys the dense baseline uses the dense planner's 128k tiling priced over the full shape (a full search takes seconds at 1M tokens and minutes at 10M)."
   )

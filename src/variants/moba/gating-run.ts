@@ -6,10 +6,10 @@ import { selectBlocks } from "./gating.js"
 import { gatingCandidates, type MobaGatingResult, type MobaGatingTask } from "./gating-task.js"
 
 /**
- * Worker side of MoBA gating (loaded by the tile worker only): the gate scores
- * run through the dense score kernel, with block means in place of keys, the
- * blocks before each row's current block as its visible range and a scale of
- * 1; top-k runs on the host over the kernel's scores and, separately, over
+ * Worker side of MoBA gating, loaded by the tile worker only. The gate scores
+ * run through the dense score kernel with block means in place of keys, the
+ * blocks before each row's current block as its visible range, and a scale of
+ * 1. Top-k runs on the host over the kernel's scores and, separately, over
  * float64 scores computed from the float64 means.
  */
 

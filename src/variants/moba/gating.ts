@@ -3,9 +3,9 @@ import type { Dtype } from "../../hardware/profile-schema.js"
 
 /**
  * MoBA gating on the host: mean-pooled block keys, gate scores and top-k.
- * Each query head scores every past block by q · mean(K_block); the current
- * block is always selected and counts towards top-k; future blocks are never
- * candidates. The scores need no 1/√d scale because only their order matters.
+ * Each query head scores every past block by q · mean(K_block). The current
+ * block is always selected and counts towards top-k, and future blocks are
+ * never candidates. The scores need no 1/√d scale because only their order matters.
  */
 
 /** Source of Q, K and V rows; the seeded default, or a perturbed copy in tests. */
@@ -16,7 +16,7 @@ export interface TensorData {
   fill(out: Float32Array, offset: number, dims: number, key: RowKey): void
 }
 
-/** The deterministic tensors every executed tile uses (values rounded to the dtype). */
+/** Returns the deterministic tensors every executed tile uses (values rounded to the dtype). */
 export function seededData(dtype: Dtype): TensorData {
   return { dtype, cacheKey: `seeded-${dtype}`, fill: (out, offset, dims, key) => fillRow(out, offset, dims, key, dtype) }
 }

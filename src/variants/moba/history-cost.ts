@@ -11,11 +11,11 @@ import { HistorySchedule, type HistoryClass, type HistoryScheduleInput } from ".
 
 /**
  * HBM bytes of the history forward kernel. Gathered query rows, partial
- * outputs and their log-sum-exp go to HBM once. K/V: the items that read one
- * block of one KV head run next to each other (index order), so they share its
- * tiles in L2 as the dense forward's readers of a head do; a block is read once
- * unless it is too large to stay resident while later waves of its readers
- * run, in which case each wave reads it again. Decode reads, per (sequence, KV
+ * outputs and their log-sum-exp go to HBM once. The items that read one K/V
+ * block of one KV head run next to each other in index order, so they share
+ * its tiles in L2 as the dense forward's readers of a head do. A block is read
+ * once, unless it is too large to stay resident while later waves of its
+ * readers run: then each wave reads it again. Decode reads, per (sequence, KV
  * head), the `decodeUnionBlocks` distinct blocks its heads selected.
  */
 export function historyForwardHbmBytes(schedule: HistorySchedule, device: DeviceRates, decodeUnionBlocks: number): number {
@@ -43,9 +43,10 @@ export function historyForwardHbmBytes(schedule: HistorySchedule, device: Device
 
 /**
  * HBM bytes of the history backward kernel, per owner and segment as the dense
- * backward per head: K and V read and per-head dK, dV written once; the
- * gathered Q, dO, log-sum-exp, D and index rows and the FP32 dQ atomics once
- * per pass over the block's key tiles (one pass while they fit in L2).
+ * backward counts them per head. K and V are read and per-head dK and dV
+ * written once. The gathered Q, dO, log-sum-exp, D and index rows and the FP32
+ * dQ atomics move once per pass over the block's key tiles, and there is one
+ * pass while they fit in L2.
  */
 export function historyBackwardHbmBytes(schedule: HistorySchedule, device: DeviceRates): number {
   const { shape } = schedule
@@ -86,8 +87,8 @@ function historySpec(schedule: HistorySchedule, kernel: HistoryClass["kernel"], 
   const ctaClasses: CtaClass[] = classes.map((c) => {
     const rows = c.representative.realRows
     const keys = c.representative.keyEnd - c.representative.keyStart
-    // Forward fills with its query rows and first key tile and drains its partial
-    // output; backward fills with its key tile and drains dK and dV.
+    // A forward CTA fills with its query rows and first key tile and drains its
+    // partial output. A backward CTA fills with its key tile and drains dK and dV.
     const fill = kernel === "history-forward" ? rows * shape.headDim * s + tiling.blockN * (shape.headDim + shape.headDimV) * s : keys * (shape.headDim + shape.headDimV) * s
     const drain = kernel === "history-forward" ? rows * (shape.headDimV * s + 4) : keys * (shape.headDim + shape.headDimV) * s
     return { count: c.count, counts: withHbm(c.counts, c.counts.bytes.l2 * hbmPerL2Byte), prologueBytes: fill, epilogueBytes: drain }
@@ -117,11 +118,11 @@ interface Priced {
 }
 
 /**
- * Choose the history kernel's tiling: every legal tile shape of every allowed
- * generation (decode: the MMA-height row tiles, with split-KV inside the block
- * when the CTAs would not fill two waves), priced exactly; the fastest wins,
- * and within the dense planner's tie tolerance the one with the least memory
- * time. Training then chooses the backward tiling the same way.
+ * Chooses the history kernel's tiling. Every legal tile shape of every allowed
+ * generation is priced exactly. Decode uses the MMA-height row tiles and adds
+ * split-KV inside the block when the CTAs would not fill two waves. The
+ * fastest wins, and within the dense planner's tie tolerance the one with the
+ * least memory time. Training then chooses the backward tiling the same way.
  */
 export function searchHistory(
   input: Omit<HistoryScheduleInput, "tiling" | "backwardTiling">,
@@ -179,10 +180,10 @@ export function searchHistory(
 type Shape = ReturnType<typeof candidateShapes>[number]
 
 /**
- * Forward tile shapes. Decode segments hold one query row (G with a shared
- * selection), so decode uses the smallest row tile each generation offers: one
- * warpgroup's 64 rows for fa3, and for fa2 its 64-row tiles plus 16-row tiles
- * (one MMA height) on 4 warps.
+ * Lists the forward tile shapes. A decode segment has one query row (G with a
+ * shared selection), so decode uses the smallest row tile of each generation.
+ * That is one warpgroup's 64 rows for fa3. For fa2 it is its 64-row tiles and
+ * 16-row tiles (one MMA height) on 4 warps.
  */
 function forwardShapes(kernel: KernelGeneration, decode: boolean): ReadonlyArray<Shape> {
   const shapes = candidateShapes(kernel, false)

@@ -7,7 +7,7 @@ import { blockOf, historySlots, queryPosition, type HistoryDemand } from "./bloc
 import type { MobaConfig } from "./options.js"
 
 /**
- * Who owns a history segment. "per-head" is MoBA: every query head selects its
+ * Owner of a history segment. "per-head" is MoBA: every query head selects its
  * own blocks, so a segment gathers one head's queries. "group-shared" is the
  * hypothetical contrast where the G heads of a GQA group share one selection,
  * so a segment gathers the queries of all G heads against one K/V block.
@@ -17,8 +17,8 @@ export type Selection = "per-head" | "group-shared"
 /**
  * One history segment of an owner (head or KV head): a complete K/V block and
  * the query rows that selected it. Prefill and training have one segment per
- * block with readers (block index known, rows from the expected spread);
- * decode has one per selected (query, slot), whose block the data decides.
+ * block with readers, with its block index and rows from the expected spread.
+ * Decode has one per selected (query, slot), and the data decides its block.
  */
 export interface Segment {
   readonly block: number
@@ -255,12 +255,12 @@ export class HistorySchedule {
   }
 
   /**
-   * Backward item (one key tile of a block against the segment's gathered
-   * queries), the dense backward's five products per query tile: S, dP, dV, dK,
-   * dQ, so 2·blockM·blockN·(3·dk + 2·dv) FLOPs; P recomputed with the merged
-   * log-sum-exp; gathered Q, dO, log-sum-exp, D and query index per row; dQ
-   * added by FP32 atomics (read and write) to the scattered query rows; the key
-   * tile's K and V loaded and per-head dK and dV stored.
+   * Counts a backward item: one key tile of a block against the segment's
+   * gathered queries. Per query tile it runs the dense backward's five products
+   * S, dP, dV, dK and dQ, so 2·blockM·blockN·(3·dk + 2·dv) FLOPs, and recomputes
+   * P with the merged log-sum-exp. Per gathered row it loads Q, dO, the
+   * log-sum-exp, D and the query index, and adds dQ by FP32 atomics (read and
+   * write). Once per item it loads the tile's K and V and stores per-head dK, dV.
    */
   backwardCounts(rows: number, keys: number): WorkCounts {
     const { shape } = this
@@ -314,7 +314,7 @@ export class HistorySchedule {
     return classes
   }
 
-  /** The segments' tiles of `blockM` rows, summarized (shared by every tiling with that height). */
+  /** Summarizes the segments' tiles of `blockM` rows (computed once for every tiling with that height). */
   tiles(blockM: number): TileSummary {
     return tileSummary(this.histogram, blockM)
   }
@@ -368,6 +368,7 @@ function tileSummary(histogram: ReadonlyArray<RowCount>, blockM: number): TileSu
   let byHeight = summaries.get(histogram)
   const cached = byHeight?.get(blockM)
   if (cached) return cached
+
   let fullTiles = 0
   let fullFirst = -1
   const rests = new Map<number, { count: number; first: number }>()
@@ -384,6 +385,7 @@ function tileSummary(histogram: ReadonlyArray<RowCount>, blockM: number): TileSu
       if (entry) entry.count += count
       else rests.set(rest, { count, first })
     }
+
     const tiles = Math.ceil(rows / blockM)
     const entry = byTiles.get(tiles)
     if (entry) {
@@ -394,6 +396,7 @@ function tileSummary(histogram: ReadonlyArray<RowCount>, blockM: number): TileSu
     }
   }
   const summary = { fullTiles, fullFirst, rests, byTiles }
+
   if (!byHeight) {
     byHeight = new Map()
     summaries.set(histogram, byHeight)

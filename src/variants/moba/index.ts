@@ -10,7 +10,7 @@ import { measuredKeys, sampleMoba } from "./sample.js"
 
 export { MobaOptions } from "./options.js"
 
-/** The overlap fraction executed gating measured, or undefined when no sampled position had a choice to spread. */
+/** Computes the overlap fraction executed gating measured, or undefined when no sampled position had a choice to spread. */
 export function measuredOverlap(measured: Readonly<Record<string, number>>): { value: number; positions: number } | undefined {
   const maxExcess = measured[measuredKeys.maxExcess] ?? 0
   if (maxExcess <= 0) return undefined
@@ -21,7 +21,7 @@ function variantPlan(request: OperationRequest<MobaOptions>, device: DeviceRates
   const config = resolveMoba(request.options, request.shape, measured?.value)
   const plan = planMoba({ shape: request.shape, phase: request.phase, kernel: request.kernel }, config, device)
   const details = mobaDetails(plan, device, measured?.positions, reuse)
-  return {
+  const priced: VariantPlan = {
     cost: plan.cost,
     tilingDescription: tilingDescription(plan),
     tiling: tilingRecord(plan),
@@ -31,11 +31,12 @@ function variantPlan(request: OperationRequest<MobaOptions>, device: DeviceRates
     sample: (options) => sampleMoba(plan, options),
     withMeasurements: (values) => {
       const overlap = measuredOverlap(values)
-      if (request.options.headOverlap !== "measured" || overlap === undefined) return variantPlan(request, device, measured, details.alignment as Alignment)
+      if (request.options.headOverlap !== "measured" || overlap === undefined) return priced
       // The overlap only prices decode (the K/V union it reads); other phases keep their contrasts.
       return variantPlan(request, device, overlap, request.phase === "decode" ? undefined : (details.alignment as Alignment))
     }
   }
+  return priced
 }
 
 function tilingDescription(plan: MobaPlan): string {

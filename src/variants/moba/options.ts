@@ -20,13 +20,15 @@ const PositiveInt = Schema.Number.pipe(Schema.int(), Schema.positive())
 const Fraction = Schema.Number.pipe(Schema.between(0, 1))
 
 /**
- * How much the query heads of one GQA group agree on their history blocks, in
+ * Agreement of the query heads of one GQA group on their history blocks, in
  * [0, 1]: 1 means they all pick the same blocks, 0 means their picks overlap as
- * little as the number of past blocks allows. "independent" assumes every head
- * picks uniformly at random and on its own; "measured" takes the overlap from
- * executed gating and falls back to "independent" when nothing was executed.
+ * little as the number of past blocks allows. "independent" assumes that every
+ * head picks uniformly at random and on its own. "measured" takes the overlap
+ * from executed gating, or "independent" when nothing was executed.
  */
-export const HeadOverlap = Schema.Union(Schema.Literal("measured", "independent"), Fraction, Schema.NumberFromString.pipe(Schema.between(0, 1)))
+export const HeadOverlap = Schema.Union(Schema.Literal("measured", "independent"), Fraction, Schema.NumberFromString.pipe(Schema.between(0, 1))).annotations({
+  message: () => ({ message: 'a number in [0, 1], "measured" or "independent"', override: true })
+})
 export type HeadOverlap = typeof HeadOverlap.Type
 
 export const MobaOptions = Schema.Struct({
@@ -34,7 +36,7 @@ export const MobaOptions = Schema.Struct({
   blockSize: Schema.optional(PositiveInt),
   /** Blocks each query attends, counting its own (current) block; default 12, or 3 with fixed sparsity. */
   topK: Schema.optional(PositiveInt),
-  headOverlap: Schema.optionalWith(HeadOverlap, { default: () => "measured" as const }),
+  headOverlap: Schema.optionalWith(HeadOverlap, { default: () => "measured" as const, exact: true }),
   /** Keep the block count fixed and grow the block with the sequence (b = seqLenKV / fixedBlocks). */
   fixedSparsity: Schema.optionalWith(Schema.Boolean, { default: () => false }),
   /** Block count in fixed-sparsity mode; setting it turns the mode on. Default 64. */
@@ -55,7 +57,7 @@ export const mobaFlags: ReadonlyArray<VariantFlag> = [
   { flag: "moba-fixed-blocks", key: "fixedBlocks", type: "integer", describe: "block count in fixed-sparsity mode (default 64; implies --moba-fixed-sparsity true)" }
 ]
 
-/** Where the overlap used for pricing came from. */
+/** Origin of the overlap used for pricing. */
 export type OverlapOrigin = "measured" | "assumed" | "given"
 
 /** The overlap used for pricing: a fraction, or the independent-heads model. */

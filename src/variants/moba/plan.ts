@@ -32,7 +32,7 @@ export interface CurrentBlockPart {
   readonly plan: DensePlan
 }
 
-/** Which part of MoBA a priced kernel belongs to. */
+/** Part of MoBA a priced kernel belongs to. */
 export type KernelRole = "gating" | "attention"
 
 export interface MobaPlan {
@@ -53,14 +53,14 @@ export interface MobaPlan {
 }
 
 /**
- * Plan and price MoBA as the official implementation runs it: mean pooling,
- * gate scores and top-k (skipped when no query has a choice: with top-1 or a
- * short sequence every query takes all it may), varlen FlashAttention on the
- * current block (causal, planned by the dense planner over one sequence per
- * block) and on the selected history blocks (non-causal, queries gathered per
- * (head, block)), and a log-sum-exp merge. Each chunk size of the current-block
- * part is its own dense launch (at most three sizes: a partial first block, the
- * full blocks, a partial last block).
+ * Plans and prices MoBA as varlen FlashAttention runs it. Mean pooling,
+ * gate scores and top-k come first, and are skipped when no query has a choice
+ * (with top-1, or a sequence so short that every query takes all it may).
+ * Varlen FlashAttention then runs on the current block (causal, planned by the
+ * dense planner over one sequence per block) and on the selected history
+ * blocks (non-causal, queries gathered per (head, block)), and a log-sum-exp
+ * merge combines them. Each chunk size of the current-block part is its own
+ * dense launch: a partial first block, the full blocks, a partial last block.
  */
 export function planMoba(request: MobaRequest, config: MobaConfig, device: DeviceRates, selection: Selection = "per-head"): MobaPlan {
   const { shape, phase } = request
@@ -86,6 +86,8 @@ export function planMoba(request: MobaRequest, config: MobaConfig, device: Devic
     add(priceKernel(varlenIndexKernel(shape, config, demand.total, owners, device), device), "gating")
   }
 
+  // NOTE: the dense prefill forward does not count the FP32 log-sum-exp store
+  // (4 bytes per row against 2·dv) that the merge needs from the current block.
   const currentBlock = currentBlockGroups(shape, config.blockSize).map((chunks): CurrentBlockPart => {
     const chunkShape: AttentionShape = { ...shape, batch: shape.batch * chunks.blocks.length, seqLenQ: chunks.seqLenQ, seqLenKV: chunks.seqLenKV, causal: true, window: undefined }
     return { group: chunks, plan: planDense({ shape: chunkShape, phase, kernel: request.kernel }, device) }
@@ -102,7 +104,8 @@ export function planMoba(request: MobaRequest, config: MobaConfig, device: Devic
   const decodeUnionBlocks = phase === "decode" ? decodeUnion(shape, config, selection, group) : 0
   let history: HistorySchedule | undefined
   if (demand.total > 0) {
-    const generationsAllowed: ReadonlyArray<KernelGeneration> = request.kernel ? [request.kernel] : device.asyncMma ? ["fa2", "fa3"] : ["fa2"]
+    let generationsAllowed: ReadonlyArray<KernelGeneration> = device.asyncMma ? ["fa2", "fa3"] : ["fa2"]
+    if (request.kernel) generationsAllowed = [request.kernel]
     const search = searchHistory({ shape, phase, config, demand, selection }, device, generationsAllowed, decodeUnionBlocks, rejected)
     history = search.schedule
     considered += search.considered
@@ -117,19 +120,18 @@ export function planMoba(request: MobaRequest, config: MobaConfig, device: Devic
 }
 
 /**
- * Distinct history blocks one (sequence, KV head) reads in decode, summed over
- * the decode queries: the union of the G heads' selections under the overlap
- * model, or the shared selection itself. Queries of one step do not share
- * blocks in this sum (decode steps have one query in practice).
+ * Distinct history blocks one (sequence, KV head) reads in a decode step: the
+ * union of the selections of its G heads at each of the step's queries. The
+ * G·seqLenQ selections are united under the overlap model, with the last
+ * query's past blocks (a step of a few queries rarely crosses a block edge).
+ * A group-shared selection unites only the step's queries.
  */
 function decodeUnion(shape: AttentionShape, config: MobaConfig, selection: Selection, group: number): number {
-  let blocks = 0
-  for (let i = 0; i < shape.seqLenQ; i++) {
-    const current = blockOf(queryPosition(shape, i), config.blockSize)
-    const slots = historySlots(current, config.topK)
-    blocks += selection === "per-head" ? historyUnion(current, slots, group, config.overlap) : slots
-  }
-  return blocks
+  const current = blockOf(queryPosition(shape, shape.seqLenQ - 1), config.blockSize)
+  const slots = historySlots(current, config.topK)
+  const selections = (selection === "per-head" ? group : 1) * shape.seqLenQ
+  if (selections === 1) return slots
+  return historyUnion(current, slots, selections, config.overlap)
 }
 
 /** Sum the seconds of the kernels of one role. */

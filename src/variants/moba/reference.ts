@@ -5,10 +5,11 @@ import { blockMeanKey, gateScores, selectBlocks, type TensorData } from "./gatin
 import type { MobaConfig } from "./options.js"
 
 /**
- * Float64 MoBA, written from the definition and sharing nothing with the
- * tiled execution: gate every past block by q · mean(K_block), keep the top-k
- * with the current block, and run a two-pass softmax over exactly the selected
- * keys (the current block up to the query, history blocks whole).
+ * Float64 MoBA, written from the definition. It gates every past block by
+ * q · mean(K_block), keeps the top-k with the current block, and runs a
+ * two-pass softmax over exactly the selected keys: the current block up to the
+ * query and the history blocks whole. It shares the gating helpers with the
+ * host side of execution but none of the tiled attention code.
  */
 
 export interface ReferenceQuery {
@@ -83,7 +84,7 @@ export function referenceRow(
   return { selected, output }
 }
 
-/** Every output of a (small) shape, indexed [batch][head][query], with the selection of each query. */
+/** Computes every output of a small shape, indexed [batch][head][query], with the selection of each query. */
 export function referenceOutputs(data: TensorData, shape: AttentionShape, config: Pick<MobaConfig, "blockSize" | "topK">, seed: number): ReferenceRow[][][] {
   return Array.from({ length: shape.batch }, (_, batch) =>
     Array.from({ length: shape.heads }, (_, head) =>

@@ -16,13 +16,14 @@ import type { CurrentBlockPart, MobaPlan } from "./plan.js"
 import { referenceRow } from "./reference.js"
 
 /**
- * Why a unit was picked. "gating": one gating CTA's rows (all G heads of a KV
- * head) scored by the gpu.js kernel, top-k on the host, against float64.
- * "merged": sampled queries' current-block tiles and one task per selected
- * (head, block), merged by log-sum-exp and compared with float64 attention over
- * the query's selected keys ("merged-leading-tiles" when the budget covers only
- * the leading key tiles of each history block: the reference then takes exactly
- * those keys). The rest are single tiles of the current-block and history schedules.
+ * Reason a unit was picked. "gating": one gating CTA's rows (all G heads of a
+ * KV head) scored by the gpu.js kernel, with top-k on the host, against
+ * float64. "merged": sampled queries' current-block tiles and one task per
+ * selected (head, block), merged by log-sum-exp and compared with float64
+ * attention over the query's selected keys. "merged-leading-tiles" is the same
+ * when the budget covers only the leading key tiles of some block, and the
+ * reference then takes exactly those keys. The rest are single tiles of the
+ * current-block and history schedules.
  */
 export type MobaSampleReason =
   | "gating"
@@ -67,12 +68,12 @@ interface Focus {
 }
 
 /**
- * A seeded sample of a MoBA plan's work as executable units, built from the
- * same schedules the cost model prices: the gating CTA, the dense plans of the
- * current block and the history schedule. Units are added in priority order
- * (gating, merged, first and last tiles of both attention parts, a diagonal
- * tile, random history tiles) while the attention steps stay within
- * budgetSteps; gating steps (score tiles of 64 block means) are not counted.
+ * Samples a MoBA plan's work as executable units, seeded, from the same
+ * schedules the cost model prices: the gating CTA, the dense plans of the
+ * current block and the history schedule. Units go in by priority (gating,
+ * merged, first and last tiles of both attention parts, a diagonal tile,
+ * random history tiles) while the attention steps stay within budgetSteps.
+ * Gating steps (score tiles of 64 block means) do not count against it.
  */
 export function sampleMoba(plan: MobaPlan, options: SampleOptions, data: TensorData = seededData(plan.request.shape.dtype)): ExecUnit[] {
   const builder = new UnitBuilder(plan, options, data)
@@ -131,10 +132,10 @@ class UnitBuilder {
   }
 
   /**
-   * The queries the gating and merged units check: in decode the decode
-   * queries; in prefill one gating CTA at the start of the latest block whose
-   * past blocks fit poolKeyBudget (its current-block tile then has few steps).
-   * Undefined when no query's past blocks fit.
+   * Picks the queries the gating and merged units check. Decode takes the
+   * decode queries. Prefill takes one gating CTA at the start of the latest
+   * block whose past blocks fit poolKeyBudget, because a tile at a block start
+   * has few current-block steps. Returns undefined when no past blocks fit.
    */
   private focus(): Focus | undefined {
     const { shape, plan } = this
@@ -161,9 +162,9 @@ class UnitBuilder {
   }
 
   /**
-   * The gating unit and the float64 selections it is checked against (the same
-   * selections the merged unit attends). Row r is head kvHead·G + floor(r / P),
-   * position positions[r mod P], as a gating CTA packs them.
+   * Adds the gating unit and returns the float64 selections it is checked
+   * against, which the merged unit then attends. Row r is head
+   * kvHead·G + floor(r / P) at position positions[r mod P], as a gating CTA packs them.
    */
   private gatingUnit(focus: Focus): Map<string, number[]> | undefined {
     const { shape, plan } = this
@@ -243,12 +244,12 @@ class UnitBuilder {
   }
 
   /**
-   * The merged unit: as many focus queries of the group's first head as fit
-   * the budget, their current-block items (every split), and for each history
-   * block they selected the history schedule's item(s) for it. Current steps
-   * take at most half the allowance when there is history; each history block
-   * then gets an equal share. Steps that do not fit are left out, and the
-   * reference takes exactly the keys of the steps that ran.
+   * Adds the merged unit: as many focus queries of the group's first head as
+   * fit the budget, their current-block items (every split), and for each
+   * history block they selected the history schedule's items for it. Current
+   * steps take at most half the allowance when there is history, and each
+   * history block gets an equal share of the rest. Steps that do not fit are
+   * left out, and the reference takes exactly the keys of the steps that ran.
    */
   private mergedUnit(focus: Focus, selections: Map<string, number[]> | undefined): void {
     const { shape, plan } = this
@@ -306,13 +307,13 @@ class UnitBuilder {
         for (let split = 0; split < history.tiling.splits; split++) {
           const item = history.item(history.forwardIndex(focus.batch, owner, segment, 0, split))
           const steps = history.steps(item)
-          const taken = steps.slice(0, share)
-          if (taken.length < steps.length) whole = false
-          if (taken.length === 0) continue
-          share -= taken.length
-          const { task, expected, queries } = this.historyTask(item, taken, block, readers, focus.batch)
+          const coveredSteps = steps.slice(0, share)
+          if (coveredSteps.length < steps.length) whole = false
+          if (coveredSteps.length === 0) continue
+          share -= coveredSteps.length
+          const { task, expected, queries } = this.historyTask(item, coveredSteps, block, readers, focus.batch)
           built.push({ task, expected, queries, index: item.index })
-          for (const step of taken) covered.push({ start: block * blockSize + step.start, end: block * blockSize + step.end })
+          for (const step of coveredSteps) covered.push({ start: block * blockSize + step.start, end: block * blockSize + step.end })
         }
       })
     }
@@ -367,13 +368,14 @@ class UnitBuilder {
     return { task, expected, queries }
   }
 
-  private currentStepUnit(part: CurrentBlockPart, index: number, which: number | "first" | "last", reason: MobaSampleReason): ExecUnit | undefined {
+  private currentStepUnit(part: CurrentBlockPart, index: number, stepChoice: number | "first" | "last", reason: MobaSampleReason): ExecUnit | undefined {
     const schedule = part.plan.schedule
     if (index < 0 || index >= schedule.forwardItems) return undefined
     const item = schedule.item(index)
     const steps = schedule.steps(item)
     if (steps.length === 0) return undefined
-    const step = which === "first" ? 0 : which === "last" ? steps.length - 1 : which
+    let step = stepChoice === "last" ? steps.length - 1 : 0
+    if (typeof stepChoice === "number") step = stepChoice
     const { task, expected } = this.currentTask(part, item, [step])
     return stepUnit(reason, [item.index], task, expected, this.shape.headDimV)
   }
@@ -390,16 +392,17 @@ class UnitBuilder {
   }
 
   /**
-   * One key tile of history item `index` for seeded queries that follow its
-   * block: prefill segments name their block; decode leaves the block to the
-   * data, so the tile stands in the (slot + 1)-th most recent past block.
+   * Builds a unit of one key tile of history item `index`, for seeded queries
+   * after its block. A prefill segment names its block. Decode leaves the block
+   * to the data, so the tile takes the (slot + 1)-th most recent past block.
    */
-  private historyStepUnit(index: number, which: "first" | "last" | "random", reason: MobaSampleReason): ExecUnit | undefined {
+  private historyStepUnit(index: number, stepChoice: "first" | "last" | "random", reason: MobaSampleReason): ExecUnit | undefined {
     const history = this.plan.history!
     const item = history.item(index)
     const steps = history.steps(item)
     if (steps.length === 0) return undefined
-    const step = which === "first" ? 0 : which === "last" ? steps.length - 1 : Math.floor(this.random() * steps.length)
+    let step = stepChoice === "last" ? steps.length - 1 : 0
+    if (stepChoice === "random") step = Math.floor(this.random() * steps.length)
     const { shape } = this
     const { blockSize } = this.plan.config
     const segment = history.segments[item.segment]!
@@ -503,9 +506,10 @@ function headsOf(focus: Focus, group: number): number[] {
 }
 
 /**
- * The history segment whose items stand for block `block`: in prefill the
- * segment of that block (or, if rounding left it without readers, the first
- * one, whose items do the same work per tile); in decode the slot's segment.
+ * Finds the history segment whose items represent block `block`. In prefill
+ * that is the block's own segment, or the first segment if rounding left the
+ * block without readers, because its items do the same work per tile. In
+ * decode it is the slot's segment.
  */
 function segmentFor(plan: MobaPlan, block: number, slot: number): number {
   const history = plan.history!
@@ -515,10 +519,10 @@ function segmentFor(plan: MobaPlan, block: number, slot: number): number {
 }
 
 /**
- * The current-block items (every split) holding query `position` of `head`: the
- * dense plan runs batch × chunks sequences, sequence b·chunks + i being block
- * blocks[i] of batch b. Index order as the dense schedule's: split, query tile,
- * head slot, sequence.
+ * Finds the current-block items (every split) that contain query `position`
+ * of `head`. The dense plan runs batch × chunks sequences, and sequence
+ * b·chunks + i is block blocks[i] of batch b. The index order is the dense
+ * schedule's: split, query tile, head slot, sequence.
  */
 function denseItemsFor(part: CurrentBlockPart, batch: number, head: number, position: number, blockSize: number): DenseWorkItem[] {
   const schedule: DenseSchedule = part.plan.schedule
@@ -559,11 +563,11 @@ function addCounts(a: ExpectedCounts, b: ExpectedCounts): ExpectedCounts {
 }
 
 /**
- * Check a gating result: the kernel's scores of every candidate block against
- * float64, the kernel's selection against the float64 one (a difference is
- * allowed only between blocks whose float64 scores tie within nearTie), and no
- * block at or after the current one selected except the current block itself.
- * Measures, per query position, how far the G heads' history blocks spread.
+ * Checks a gating result. The kernel's scores of every candidate block are
+ * compared with float64, and its selection with the float64 one: they may
+ * differ only between blocks whose float64 scores tie within nearTie. No block
+ * at or after the current one may be selected, except the current block. The
+ * check also measures, per query position, how far the G heads' blocks spread.
  */
 export function checkGating(result: TileResult, queries: ReadonlyArray<QueryRow>, topK: number, group: number): NumericCheck {
   if (!isMobaGatingResult(result)) throw new TypeError("a gating unit needs a gating result")
@@ -609,9 +613,9 @@ function rowSelection(selected: Float32Array, row: number, topK: number): number
 }
 
 /**
- * Equal selections, or ones that differ only in blocks whose float64 scores
- * are within nearTie of the last history block taken; the current block last
- * and nothing at or after it otherwise.
+ * Tests two selections for agreement: equal, or different only in blocks whose
+ * float64 scores are within nearTie of the last history block taken. Both must
+ * end with the current block and hold no other block at or after it.
  */
 function sameSelection(selected: ReadonlyArray<number>, expected: ReadonlyArray<number>, reference: ArrayLike<number>, current: number): boolean {
   if (selected.length !== expected.length || selected[selected.length - 1] !== current) return false

@@ -78,7 +78,7 @@ describe("MoBA block arithmetic", () => {
     expect(demand.total).toBe(bruteForce)
     expect(demand.readers.reduce((a, b) => a + b, 0)).toBe(bruteForce)
     expect(demand.hasChoice).toBe(true)
-    // The last block has no later queries, so nobody reads it as history.
+    // The last block has no later queries, so no query reads it as history.
     expect(demand.readers[config.blocks - 1]).toBe(0)
   })
 
