@@ -65,8 +65,21 @@ function groupRows(rows: ReadonlyArray<ReportRow>): RowGroup[] {
   return [...groups.values()]
 }
 
+/** The dense row priced on the same hardware, phase, length, batch and layer shape. */
 function denseTwin(row: ReportRow, all: ReadonlyArray<ReportRow>): ReportRow | undefined {
-  return all.find((r) => r.variant === "dense" && r.hardware === row.hardware && r.phase === row.phase && r.seqLen === row.seqLen && r.batch === row.batch)
+  const shape = row.prediction.shape
+  return all.find(
+    (r) =>
+      r.variant === "dense" &&
+      r.hardware === row.hardware &&
+      r.phase === row.phase &&
+      r.seqLen === row.seqLen &&
+      r.batch === row.batch &&
+      r.prediction.shape.heads === shape.heads &&
+      r.prediction.shape.kvHeads === shape.kvHeads &&
+      r.prediction.shape.headDim === shape.headDim &&
+      r.prediction.shape.headDimV === shape.headDimV
+  )
 }
 
 function rowTable(rows: ReadonlyArray<ReportRow>, all: ReadonlyArray<ReportRow>): string[] {

@@ -54,7 +54,7 @@ export interface ScenarioReport {
 
 /** Shape of one row: queries default to seqLen for prefill and train, 1 for decode. */
 export function caseShape(scenario: Scenario, sweep: ScenarioCase, seqLen: number, origin = "scenario"): AttentionShape {
-  const { model } = scenario
+  const model = sweep.model ?? scenario.model
   if (!model) {
     throw new InputError({ origin, issues: [{ path: "model", value: undefined, expected: `the layer shape (name, heads, kvHeads, headDim) for the ${sweep.variant} cases` }] })
   }
@@ -79,11 +79,14 @@ export function caseShape(scenario: Scenario, sweep: ScenarioCase, seqLen: numbe
 export function runScenario(loaded: LoadedScenario): Effect.Effect<ScenarioReport, TileExecutionError | PoolStartError> {
   const { scenario } = loaded
   const overrides = scenario.set.map((text) => parseOverride(text, `${loaded.path}: set`))
-  const profiles = scenario.hardware.map((id) => loadProfile(id, overrides))
+  const hardwareIds = [...new Set([...scenario.hardware, ...scenario.cases.flatMap((sweep) => ("hardware" in sweep && sweep.hardware ? sweep.hardware : []))])]
+  const profiles = hardwareIds.map((id) => loadProfile(id, overrides))
   const variantCases = scenario.cases.filter((sweep): sweep is ScenarioCase => "variant" in sweep)
-  const modelCases = scenario.cases.filter((sweep): sweep is ModelCase => "model" in sweep)
+  const modelCases = scenario.cases.filter((sweep): sweep is ModelCase => !("variant" in sweep))
   const planned = profiles.flatMap((profile) =>
-    variantCases.flatMap((sweep) => sweep.seqLens.map((seqLen) => planRow(scenario, profile, sweep, seqLen, loaded.path)))
+    variantCases
+      .filter((sweep) => !sweep.hardware || sweep.hardware.includes(profile.id))
+      .flatMap((sweep) => sweep.seqLens.map((seqLen) => planRow(scenario, profile, sweep, seqLen, loaded.path)))
   )
   const modelRows = profiles.flatMap((profile) =>
     modelCases.flatMap((sweep) => {

@@ -26,7 +26,11 @@ export const ScenarioCase = Schema.Struct({
   queryLen: Schema.optional(PositiveInt),
   causal: Schema.optionalWith(Schema.Boolean, { default: () => true }),
   kernel: Schema.optional(Schema.Literal("fa2", "fa3")),
-  batch: Schema.optional(PositiveInt)
+  batch: Schema.optional(PositiveInt),
+  /** Hardware ids for this case only; default: the scenario's list. */
+  hardware: Schema.optional(Schema.NonEmptyArray(Schema.String)),
+  /** The layer shape for this case only (each variant compared on its own paper's shape); default: the scenario's `model`. */
+  model: Schema.optional(ModelShape)
 })
 export type ScenarioCase = typeof ScenarioCase.Type
 

@@ -3,7 +3,7 @@ import { existsSync } from "node:fs"
 import { basename, extname, resolve } from "node:path"
 import { pathToFileURL } from "node:url"
 import { decodeInput } from "../decode.js"
-import { InputError } from "../errors.js"
+import { InputError, type FieldIssue } from "../errors.js"
 import { readJsonFile } from "../hardware/load.js"
 import { ScenarioSchema, type Scenario, type ScenarioInput } from "./scenario-schema.js"
 
@@ -68,18 +68,19 @@ async function readScenarioSource(path: string): Promise<unknown> {
 }
 
 function checkScenario(scenario: Scenario, path: string): void {
-  const { model } = scenario
-  if (!model) {
-    const index = scenario.cases.findIndex((sweep) => "variant" in sweep)
-    if (index >= 0) {
-      throw new InputError({ origin: path, issues: [{ path: "model", value: undefined, expected: `the layer shape (name, heads, kvHeads, headDim) that cases.${index} prices` }] })
+  const issues = scenario.cases.flatMap((sweep, index): FieldIssue[] => {
+    if (!("variant" in sweep)) return []
+    const model = sweep.model ?? scenario.model
+    if (!model) return [{ path: `cases.${index}.model`, value: undefined, expected: "the layer shape (name, heads, kvHeads, headDim) this case prices, here or at the top level" }]
+    if (model.heads % model.kvHeads !== 0) {
+      const where = sweep.model ? `cases.${index}.model.kvHeads` : "model.kvHeads"
+      return [{ path: where, value: model.kvHeads, expected: `a divisor of heads (${model.heads}): query heads share KV heads in equal groups` }]
     }
-    return
-  }
-  if (model.heads % model.kvHeads !== 0) {
-    throw new InputError({
-      origin: path,
-      issues: [{ path: "model.kvHeads", value: model.kvHeads, expected: `a divisor of model.heads (${model.heads}): query heads share KV heads in equal groups` }]
-    })
-  }
+    return []
+  })
+  if (issues.length > 0) throw new InputError({ origin: path, issues: dedupe(issues) })
+}
+
+function dedupe<T extends { path: string }>(issues: ReadonlyArray<T>): T[] {
+  return issues.filter((issue, index) => issues.findIndex((other) => other.path === issue.path) === index)
 }
