@@ -25,6 +25,7 @@ export function renderMarkdown(report: ScenarioReport): string {
   }
   lines.push(...modelSection(report.modelRows))
   lines.push(...comparisonSection(report.rows))
+  lines.push(...alignmentSection(report.rows))
   lines.push(...notesSection(report.rows))
 
   lines.push("## Definitions", "")
@@ -147,6 +148,55 @@ function comparisonSection(rows: ReadonlyArray<ReportRow>): string[] {
     lines.push(`| ${variant} ${phase} ${seqLen} | ${cells.join(" | ")} |`)
   }
   return [...lines, ""]
+}
+
+interface AlignmentCase {
+  readonly name: string
+  readonly seconds: number
+  readonly hbm: number
+  readonly l2: number
+  readonly bound: string
+}
+
+/**
+ * Read a variant's `alignment` detail: NSA lists `cases`, MoBA names them as
+ * fields; both give a time, bytes and a bound per memory-access layout.
+ */
+function alignmentCases(alignment: unknown): AlignmentCase[] {
+  if (alignment === null || typeof alignment !== "object") return []
+  const record = alignment as Record<string, unknown>
+  const entries = Array.isArray(record.cases) ? (record.cases as unknown[]) : Object.values(record)
+  return entries.flatMap((entry) => {
+    if (entry === null || typeof entry !== "object") return []
+    const c = entry as Record<string, unknown>
+    const bytes = (c.bytes ?? {}) as Record<string, unknown>
+    if (typeof c.seconds !== "number") return []
+    return [{
+      name: String(c.name ?? c.selection ?? "case"),
+      seconds: c.seconds,
+      hbm: Number(bytes.hbm ?? 0),
+      l2: Number(bytes.l2 ?? 0),
+      bound: String(c.bound ?? "-")
+    }]
+  })
+}
+
+/** The same sparsity with memory access that suits the hardware and with access that does not. */
+function alignmentSection(rows: ReadonlyArray<ReportRow>): string[] {
+  const withContrast = rows.filter((row) => alignmentCases(row.prediction.alignment).length > 1)
+  if (withContrast.length === 0) return []
+  const lines = ["## Hardware alignment: the same sparsity, different memory access", ""]
+  for (const row of withContrast) {
+    const cases = alignmentCases(row.prediction.alignment)
+    const base = cases[0]!.seconds
+    lines.push(`### ${row.variant} ${row.phase}, ${row.seqLen} tokens, batch ${row.batch}, ${row.hardware}`, "")
+    lines.push("| layout | predicted | relative | HBM bytes | L2 bytes | bound |", "|---|---:|---:|---:|---:|---|")
+    for (const c of cases) {
+      lines.push(`| ${c.name} | ${formatSeconds(c.seconds)} | ${(c.seconds / base).toFixed(2)}× | ${formatBytes(c.hbm)} | ${formatBytes(c.l2)} | ${c.bound} |`)
+    }
+    lines.push("")
+  }
+  return lines
 }
 
 /** Each variant's notes once: the mechanisms behind its numbers. */
