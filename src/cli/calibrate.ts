@@ -9,6 +9,7 @@ import type { HardwareProfile } from "../hardware/profile-schema.js"
 import { writeFilesAtomically } from "../report/write.js"
 import { formatBandwidth, formatSeconds } from "../units/index.js"
 import { calibrate, type CalibrationRun } from "../validate/calibrate.js"
+import { compareCalibrations, type CalibrationComparison } from "../validate/compare-calibrations.js"
 import { defaultHostProfilePath, hostProfileFile } from "../validate/host-profile.js"
 import { plainStyle } from "./estimate.js"
 import { parseChoice, parseCount, parseOptionalCount } from "./flags.js"
@@ -35,7 +36,7 @@ export async function runCalibrate(args: CalibrateArgs, runEffect: <A, E>(effect
   const profile = decodeProfile(raw, path)
   writeFilesAtomically(dirname(path), [{ name: basename(path), content: JSON.stringify(raw, null, 2) + "\n" }])
 
-  const comparison = previous && previous.host?.fingerprint === run.fingerprint ? compareWithPrevious(previous, profile) : []
+  const comparison = previous && previous.host?.fingerprint === run.fingerprint ? compareCalibrations(previous, profile) : undefined
   if (args.json) {
     process.stdout.write(JSON.stringify({ profile: path, run, comparison }, null, 2) + "\n")
     return
@@ -53,67 +54,24 @@ function readPrevious(path: string): HardwareProfile | undefined {
   }
 }
 
-/** One figure of two calibrations of the same machine. */
-export interface FigureComparison {
-  readonly figure: string
-  readonly previous: number
-  readonly current: number
-  readonly differencePct: number
-  /** Half the sum of both runs' spreads: the difference their repeats allow. */
-  readonly allowedPct: number
-  readonly agree: boolean
-}
-
-/**
- * Compare the figures both calibrations measured with spreads: two runs agree
- * on a figure when the values differ by at most half the sum of their spreads
- * (each spread is the full range of its repeats around the median).
- */
-export function compareWithPrevious(previous: HardwareProfile, current: HardwareProfile): ReadonlyArray<FigureComparison> {
-  const before = figuresWithSpread(previous)
-  const now = figuresWithSpread(current)
-  return [...now.entries()].flatMap(([figure, value]) => {
-    const old = before.get(figure)
-    if (!old || old.value === 0) return []
-    const differencePct = ((value.value - old.value) / old.value) * 100
-    const allowedPct = (value.spreadPct + old.spreadPct) / 2
-    return [{ figure, previous: old.value, current: value.value, differencePct, allowedPct, agree: Math.abs(differencePct) <= allowedPct }]
-  })
-}
-
-function figuresWithSpread(profile: HardwareProfile): Map<string, { value: number; spreadPct: number }> {
-  const calibration = profile.host?.calibration
-  const out = new Map<string, { value: number; spreadPct: number }>()
-  if (!calibration) return out
-  const spread = calibration.spreadPct
-  const add = (name: string, value: number) => {
-    if (spread[name] !== undefined) out.set(name, { value, spreadPct: spread[name]! })
-  }
-  add("dispatch", calibration.dispatch.value)
-  add("transferMoved", calibration.transferMoved.value)
-  add("transferCopied", calibration.transferCopied.value)
-  add("fill", calibration.fill.value)
-  for (const [model, fitted] of Object.entries(calibration.stepModels)) {
-    for (const [term, figure] of Object.entries(fitted.terms)) add(`stepModels.${model}.${term}`, figure.value)
-  }
-  return out
-}
-
-function renderCalibration(run: CalibrationRun, path: string, comparison: ReadonlyArray<FigureComparison>): string {
+function renderCalibration(run: CalibrationRun, path: string, comparison: CalibrationComparison | undefined): string {
   const lines = [
     `calibrated ${run.identity.cpuModel}, ${run.identity.logicalCores} logical cores, Node ${run.identity.nodeVersion}, gpu.js ${run.identity.gpujsVersion} ${run.backend}, ${run.workers} workers, ${run.repeats} repeats in ${run.seconds.toFixed(1)} s`,
     `fingerprint ${run.fingerprint}; other processes used at most ${run.maxOtherCores === undefined ? "n/a" : run.maxOtherCores.toFixed(2)} cores during a measurement`,
     ""
   ]
-  const models = new Table({ head: ["task model", "term", "seconds per unit", "spread", "fit residual (median / max)"], style: plainStyle })
+  const models = new Table({ head: ["task model", "term", "seconds per unit", "fit residual (median / max)", "prediction spread"], style: plainStyle })
   for (const model of run.stepModels) {
     Object.entries(model.terms).forEach(([term, value], index) => {
-      models.push([index === 0 ? model.model : "", term, value.value.toExponential(3), `${value.spreadPct.toFixed(1)} %`, index === 0 ? `${model.residualMedianPct.toFixed(1)} % / ${model.residualMaxPct.toFixed(1)} %` : ""])
+      const first = index === 0
+      models.push([first ? model.model : "", term, value.value.toExponential(3), first ? `${model.residualMedianPct.toFixed(1)} % / ${model.residualMaxPct.toFixed(1)} %` : "", first ? `${model.predictionSpreadPct.toFixed(1)} %` : ""])
     })
   }
+
   const pool = new Table({ head: ["pool and kernel figure", "value", "spread"], style: plainStyle })
-  pool.push(["dispatch (empty round trip)", formatSeconds(run.dispatchSeconds.value), `${run.dispatchSeconds.spreadPct.toFixed(1)} %`])
-  pool.push(["transfer, moved", formatBandwidth(run.transferMovedBytesPerSecond.value), `${run.transferMovedBytesPerSecond.spreadPct.toFixed(1)} %`])
+  pool.push(["dispatch per batch (all workers busy)", formatSeconds(run.dispatchSeconds.value), `${run.dispatchSeconds.spreadPct.toFixed(1)} %`])
+  pool.push(["empty round trip", formatSeconds(run.roundTripSeconds.value), `${run.roundTripSeconds.spreadPct.toFixed(1)} %`])
+  pool.push(["dispatch per task in a batch", formatSeconds(run.dispatchPerTaskSeconds.value), `${run.dispatchPerTaskSeconds.spreadPct.toFixed(1)} %`])
   pool.push(["transfer, copied", formatBandwidth(run.transferCopiedBytesPerSecond.value), `${run.transferCopiedBytesPerSecond.spreadPct.toFixed(1)} %`])
   pool.push(["tile copy (gpu.js argument in + out)", formatBandwidth(run.kernels.copy.value), `${run.kernels.copy.spreadPct.toFixed(1)} %`])
   pool.push(["exp per worker", `${(run.kernels.exp.value / 1e6).toFixed(1)} Mop/s`, `${run.kernels.exp.spreadPct.toFixed(1)} %`])
@@ -124,11 +82,13 @@ function renderCalibration(run: CalibrationRun, path: string, comparison: Readon
     const bandwidths = level.measurement.bandwidths
     pool.push([`${name} copy, ${(level.measurement.workingSetBytes / 1024).toFixed(0)} KiB`, formatBandwidth(median(bandwidths)), `latency ${(median(level.measurement.latencies) * 1e9).toFixed(1)} ns`])
   }
+
   lines.push(models.toString(), "", pool.toString(), "")
-  if (comparison.length > 0) {
-    const agree = comparison.filter((c) => c.agree).length
-    lines.push(`against the previous calibration of this machine: ${agree} of ${comparison.length} figures agree within their spreads`)
-    for (const c of comparison.filter((c) => !c.agree)) lines.push(`  ${c.figure}: ${c.previous.toExponential(3)} → ${c.current.toExponential(3)} (${c.differencePct.toFixed(1)} %, spreads allow ${c.allowedPct.toFixed(1)} %)`)
+  if (comparison) {
+    const agree = comparison.figures.filter((c) => c.agree).length
+    lines.push(`against the previous calibration of this machine: ${agree} of ${comparison.figures.length} figures agree within their spreads`)
+    for (const c of comparison.figures.filter((c) => !c.agree)) lines.push(`  ${c.figure}: differs by ${c.differencePct.toFixed(1)} %, spreads allow ${c.allowedPct.toFixed(1)} %`)
+    for (const s of comparison.shapes) lines.push(`  ${s.model}: ${s.agree} of ${s.total} probe shapes measure the same within their spreads`)
     lines.push("")
   }
   lines.push(`wrote ${path === resolve(defaultHostProfilePath) ? defaultHostProfilePath : path}`, "")

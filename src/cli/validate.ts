@@ -4,7 +4,7 @@ import { resolve } from "node:path"
 import { validateHost } from "../validate/host-document.js"
 import { validatePublished } from "../validate/published-validation.js"
 import { defaultReportDir, writeValidationReport } from "../validate/report-markdown.js"
-import type { ValidationDocument } from "../validate/report.js"
+import type { SourceValidation, ValidationDocument } from "../validate/report.js"
 import { formatSeconds } from "../units/index.js"
 import { plainStyle } from "./estimate.js"
 import { inputError, parseChoice, parseCount, parseOptionalCount } from "./flags.js"
@@ -62,9 +62,20 @@ function renderSummary(document: ValidationDocument): string {
   for (const variant of document.variants) {
     const table = new Table({ head: ["case", "predicted", "measured", "error", "counts"], style: plainStyle })
     for (const c of variant.cases) {
-      table.push([c.label, formatSeconds(c.predictedSeconds, 3), formatSeconds(c.measuredSeconds, 3), `${c.errorPct >= 0 ? "+" : ""}${c.errorPct.toFixed(1)} %`, c.countsMatch === null ? "-" : c.countsMatch ? "equal" : "DIFFER"])
+      const sign = c.errorPct >= 0 ? "+" : ""
+      let counts = "-"
+      if (c.countsMatch === true) counts = "equal"
+      if (c.countsMatch === false) counts = "DIFFER"
+      table.push([c.label, formatSeconds(c.predictedSeconds, 3), formatSeconds(c.measuredSeconds, 3), `${sign}${c.errorPct.toFixed(1)} %`, counts])
     }
     lines.push(table.toString(), variant.verdict, "")
+  }
+  if (document.kind === "published") {
+    const sources = new Table({ head: ["source", "points", "median |error|", "p90 |error|"], colWidths: [70, 8, 16, 14], wordWrap: true, style: plainStyle })
+    for (const source of (document.sources as ReadonlyArray<SourceValidation>) ?? []) {
+      sources.push([source.source, source.points, percent(source.medianAbsErrorPct), percent(source.p90AbsErrorPct)])
+    }
+    lines.push(sources.toString(), "")
   }
   if (document.kind === "host") {
     lines.push(
@@ -78,3 +89,6 @@ function renderSummary(document: ValidationDocument): string {
   }
   return lines.join("\n")
 }
+
+/** "4.6 %", or "n/a" where every point of a source was a fit target. */
+const percent = (value: number): string => (Number.isFinite(value) ? `${value.toFixed(1)} %` : "n/a")

@@ -16,6 +16,8 @@ export interface TileBatchResult {
   readonly results: ReadonlyArray<TileResult>
   /** Wall time of the whole batch in the worker. */
   readonly workerSeconds: number
+  /** Seconds of workerSeconds the thread waited for a CPU while other processes ran (Linux only). */
+  readonly waitSeconds?: number | undefined
   readonly threadId: number
   /** Wall-clock start and end in the worker, in milliseconds since the Unix epoch (fractional). */
   readonly startedAtMs: number

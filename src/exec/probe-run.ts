@@ -4,6 +4,7 @@ import { gpuFor } from "./backend.js"
 import { fillRow, TensorId } from "./data.js"
 import type { EchoProbe, EchoResult, KernelProbe, KernelProbeResult, ProbeTask, WarmProbe, WarmResult } from "./probe.js"
 import type { Backend, TileResult, TileTask } from "./task.js"
+import { runQueueWaitSeconds, waitBetween } from "./thread-time.js"
 
 /** Worker side of the calibration probes; `runTile` runs a warm probe's tile tasks. */
 export function runProbe(probe: ProbeTask, runTile: (task: TileTask) => TileResult): EchoResult | WarmResult | KernelProbeResult {
@@ -18,7 +19,7 @@ export function runProbe(probe: ProbeTask, runTile: (task: TileTask) => TileResu
 }
 
 function echo(probe: EchoProbe): EchoResult {
-  return { id: probe.id, threadId, payload: new Uint8Array(probe.returnBytes) }
+  return { id: probe.id, threadId, payload: new Uint8Array(probe.returnBytes), buffers: probe.buffers ?? [] }
 }
 
 function warm(probe: WarmProbe, runTile: (task: TileTask) => TileResult): WarmResult {
@@ -46,12 +47,24 @@ function kernelProbe(probe: KernelProbe): KernelProbeResult {
   const run = probe.bench === "fill" ? fillBench(probe.elements) : gpuBench(probe.bench, probe.backend, probe.elements, input)
   run()
   const seconds: number[] = []
+  const running: number[] = []
   for (let repeat = 0; repeat < probe.repeats; repeat++) {
     const started = performance.now()
+    const waitStart = runQueueWaitSeconds()
     run()
-    seconds.push((performance.now() - started) / 1000)
+    const wall = (performance.now() - started) / 1000
+    const wait = waitBetween(waitStart, runQueueWaitSeconds())
+    seconds.push(wall)
+    if (wait !== undefined) running.push(wall - wait)
   }
-  return { id: probe.id, threadId, backend: probe.backend, seconds, work: probeWork(probe.bench, probe.elements) }
+  return {
+    id: probe.id,
+    threadId,
+    backend: probe.backend,
+    seconds,
+    runningSeconds: running.length === seconds.length ? running : undefined,
+    work: probeWork(probe.bench, probe.elements)
+  }
 }
 
 const expPerOutput = 16

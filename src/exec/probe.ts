@@ -1,15 +1,16 @@
 import type { Backend, TileTask } from "./task.js"
 
 /**
- * Calibration probes: small messages the pool's workers answer so that the
+ * Calibration probes: small messages the pool's workers reply to, so that the
  * pool itself can be measured (dispatch, transfer, kernel rates in a worker)
  * and every worker can be warmed up before a timed run.
  */
 
 /**
- * A round trip: the worker returns `returnBytes` bytes. The payload travels to
- * the worker moved or copied (by the caller's transfer list) and comes back
- * moved when `moveBack`, copied otherwise.
+ * A round trip: the worker returns `returnBytes` bytes and the `buffers` it
+ * received. The payload and buffers travel to the worker moved or copied (by
+ * the caller's transfer list); what comes back is moved when `moveBack`,
+ * copied otherwise.
  */
 export interface EchoProbe {
   readonly kind: "probe-echo"
@@ -17,6 +18,7 @@ export interface EchoProbe {
   readonly payload: Uint8Array
   readonly returnBytes: number
   readonly moveBack: boolean
+  readonly buffers?: ReadonlyArray<Uint8Array> | undefined
 }
 
 /**
@@ -57,6 +59,7 @@ export interface EchoResult {
   readonly id: string
   readonly threadId: number
   readonly payload: Uint8Array
+  readonly buffers: ReadonlyArray<Uint8Array>
 }
 
 export interface WarmResult {
@@ -73,6 +76,8 @@ export interface KernelProbeResult {
   readonly backend: Backend
   /** Wall time of each repeat. */
   readonly seconds: ReadonlyArray<number>
+  /** Each repeat's wall time less the time the thread waited for a CPU, where Linux reports it. */
+  readonly runningSeconds?: ReadonlyArray<number> | undefined
   /** Work per repeat in the probe's unit: bytes moved (copy), exp operations, FLOPs (fma), elements (fill). */
   readonly work: number
 }

@@ -5,7 +5,7 @@ import { isMobaGatingResult, mobaGatingResultArrays, mobaGatingTaskArrays, type 
 /**
  * The protocol between the main thread and tile workers. A task carries its
  * input tiles as Float32Arrays moved with a transfer list, or the coordinates
- * the worker generates them from; the result carries the kernel's output, the
+ * the worker generates them from. The result carries the kernel's output, the
  * float64 reference output and what the kernel counted.
  */
 
@@ -110,6 +110,8 @@ export interface AttentionTileResult {
   /** Set by the worker entry: the handler's wall time and the worker's thread id. */
   readonly workerSeconds?: number | undefined
   readonly threadId?: number | undefined
+  /** Set by the worker entry where Linux reports it: seconds of workerSeconds the thread waited for a CPU. */
+  readonly waitSeconds?: number | undefined
 }
 
 export type TileTask = AttentionTileTask | LightningTileTask | MobaGatingTask

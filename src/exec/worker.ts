@@ -5,11 +5,13 @@ import { handlers } from "./handlers.js"
 import { isProbe, type EchoResult, type ProbeTask } from "./probe.js"
 import { runProbe } from "./probe-run.js"
 import { resultTransferList, type TileResult, type TileTask } from "./task.js"
+import { runQueueWaitSeconds, waitBetween } from "./thread-time.js"
 
 /**
  * Piscina worker entry: run one tile task, a batch of them, or a calibration
  * probe, and move the result buffers back. Each tile result carries the
- * handler's wall time and this worker's thread id. Errors are re-thrown as
+ * handler's wall time, the part of it the thread waited for a CPU where Linux
+ * reports it (thread-time.ts), and this worker's thread id. Errors are re-thrown as
  * plain objects with a tag, so the pool can rebuild them as TileExecutionError
  * on the main thread.
  */
@@ -40,11 +42,13 @@ export function transferable<T>(value: T, buffers: ReadonlyArray<ArrayBuffer>): 
 function runBatch(batch: TileBatch): unknown {
   const startedAtMs = performance.timeOrigin + performance.now()
   const started = performance.now()
+  const waitStart = runQueueWaitSeconds()
   const results = batch.tasks.map((task) => timedDispatch(task))
   const result: TileBatchResult = {
     id: batch.id,
     results,
     workerSeconds: (performance.now() - started) / 1000,
+    waitSeconds: waitBetween(waitStart, runQueueWaitSeconds()),
     threadId,
     startedAtMs,
     endedAtMs: performance.timeOrigin + performance.now()
@@ -56,15 +60,17 @@ function runBatch(batch: TileBatch): unknown {
 function runProbeMessage(probe: ProbeTask): unknown {
   const result = runProbe(probe, dispatch)
   if (probe.kind === "probe-echo" && probe.moveBack) {
-    return Piscina.move(transferable(result, [(result as EchoResult).payload.buffer as ArrayBuffer])) as unknown
+    const echo = result as EchoResult
+    return Piscina.move(transferable(result, [echo.payload, ...echo.buffers].map((array) => array.buffer as ArrayBuffer))) as unknown
   }
   return result
 }
 
 function timedDispatch(task: TileTask): TileResult {
   const started = performance.now()
+  const waitStart = runQueueWaitSeconds()
   const result = dispatch(task)
-  return { ...result, workerSeconds: (performance.now() - started) / 1000, threadId }
+  return { ...result, workerSeconds: (performance.now() - started) / 1000, waitSeconds: waitBetween(waitStart, runQueueWaitSeconds()), threadId }
 }
 
 function dispatch(task: TileTask): TileResult {

@@ -25,7 +25,7 @@ export function checkProfile(profile: HardwareProfile): ReadonlyArray<ProfileIss
   ]
 }
 
-/** A host profile describes one measured machine; a GPU profile has a board power and no host block. */
+/** Check that a host profile has its measured machine and calibration, and a GPU profile its board power and no host block. */
 function checkHost(profile: HardwareProfile): ProfileIssue[] {
   const issues: ProfileIssue[] = []
   if (profile.architecture === "host") {

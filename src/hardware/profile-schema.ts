@@ -117,18 +117,34 @@ export const HostStepModel = Schema.Struct({
   fittedTo: Schema.String,
   /** Median and largest |relative residual| of the fit over those measurements, in percent. */
   residualMedianPct: Schema.Number,
-  residualMaxPct: Schema.Number
+  residualMaxPct: Schema.Number,
+  /** Spread of the model's prediction over the repeats (each fitted on its own), median over the measured shapes, in percent. */
+  predictionSpreadPct: Schema.optional(Schema.Number),
+  /** The measurements fitted to: term counts, median worker seconds and the spread of the repeats. */
+  measurements: Schema.optional(
+    Schema.Array(
+      Schema.Struct({
+        shape: Schema.String,
+        counts: Schema.Record({ key: Schema.String, value: Schema.Number }),
+        seconds: Schema.Number,
+        spreadPct: Schema.Number
+      })
+    )
+  )
 })
 
 /** The worker pool's measured costs that the host cost model prices tasks with. */
 export const HostCalibration = Schema.Struct({
-  /** Round trip of an empty task through the pool: the gap a worker sees between two tasks. */
+  /** A worker's time outside its batches per batch, with every worker busy: messages, result handling, the pool's bookkeeping. */
   dispatch: Duration,
-  /** Bytes per second of a payload moved with a transfer list, and copied by structured clone. */
-  transferMoved: Figure(QuantityFromString("bytes/s")),
+  /** Dispatch cost each task of a batch adds (result handling on the main thread, messages). */
+  dispatchPerTask: Duration,
+  /** Bytes per second of a payload copied by structured clone (without a transfer list). */
   transferCopied: Figure(QuantityFromString("bytes/s")),
-  /** Tile data elements a worker generates per second (AttentionTileFill). */
+  /** Tile data elements a worker generates per second in a tight loop (AttentionTileFill; tasks are priced by their fill term). */
   fill: Figure(QuantityFromString("op/s")),
+  /** Seconds per task of a fixed attention workload, measured again before validation runs to track the machine's speed. */
+  referenceTask: Schema.optional(Duration),
   /** Per task kind ("attention-forward", …). */
   stepModels: Schema.Record({ key: Schema.String, value: HostStepModel }),
   /** Spread of the repeats behind each figure, (max − min) / median in percent, by the figure's path. */

@@ -7,17 +7,17 @@ import { fitNonNegativeRelative } from "./least-squares.js"
 import { cacheLineBytes, cpuCaches, currentMachine, fingerprint, type CacheLevel, type MachineIdentity } from "./machine.js"
 import { measureLevel, type LevelMeasurement } from "./memory-probe.js"
 import { attentionProbes, lightningProbes, mobaGatingProbes, type ProbeShape } from "./probe-tasks.js"
-import { warmWorkers } from "./run-schedule.js"
+import { measureReferenceTask, warmWorkers } from "./run-schedule.js"
 import { noCounts, taskTerms, termModels, withCounts } from "./task-terms.js"
 import { median, spreadPct } from "./stats.js"
 
 /**
  * `attnsim calibrate`: measure the host as a device. Tile tasks of every kind
- * run on the pool over a grid of shapes (all workers busy, as in validation),
- * and each kind's per-task time model is fitted to them; the pool's dispatch
- * and transfer costs, gpu.js kernel rates and the memory levels are measured
- * with microbenchmarks. Every figure is the median of `repeats` repeats and
- * carries their spread.
+ * run on the pool over a grid of shapes, with all workers busy as in
+ * validation, and each kind's per-task time model is fitted to them.
+ * Microbenchmarks measure the pool's dispatch and transfer costs, gpu.js
+ * kernel rates and the memory levels. Every figure is the median of `repeats`
+ * repeats and carries their spread.
  */
 
 /** A measured figure: the median of its repeats and their spread. */
@@ -32,9 +32,23 @@ export interface FittedStepModel {
   readonly form: string
   readonly terms: Readonly<Record<string, Measured>>
   readonly fittedTo: string
-  readonly measurements: number
   readonly residualMedianPct: number
   readonly residualMaxPct: number
+  /**
+   * Spread of the predictions over the per-repeat fits, median over shapes.
+   * Terms trade off against each other, so this shows how stable the model is
+   * better than any one term's spread.
+   */
+  readonly predictionSpreadPct: number
+  readonly shapes: ReadonlyArray<ShapeMeasurement>
+}
+
+/** One probe shape: its term counts, the median worker seconds of its repeats and their spread. */
+export interface ShapeMeasurement {
+  readonly shape: string
+  readonly counts: Readonly<Record<string, number>>
+  readonly seconds: number
+  readonly spreadPct: number
 }
 
 export interface MemoryLevelResult {
@@ -50,10 +64,16 @@ export interface CalibrationRun {
   readonly workers: number
   readonly repeats: number
   readonly stepModels: ReadonlyArray<FittedStepModel>
+  /** Workers' time per batch outside the batch, with every worker busy. */
   readonly dispatchSeconds: Measured
-  readonly transferMovedBytesPerSecond: Measured
+  /** Dispatch cost each task of a batch adds. */
+  readonly dispatchPerTaskSeconds: Measured
+  /** Round trip of an empty probe, one at a time. */
+  readonly roundTripSeconds: Measured
   readonly transferCopiedBytesPerSecond: Measured
   readonly kernels: Readonly<Record<KernelProbeName, Measured>>
+  /** Seconds per task of the speed reference workload (run-schedule.ts measureReferenceTask). */
+  readonly referenceTaskSeconds: Measured
   readonly caches: ReadonlyArray<CacheLevel>
   readonly lineBytes: number
   readonly memory: ReadonlyArray<MemoryLevelResult>
@@ -83,9 +103,11 @@ export function calibrate(options: CalibrateOptions): Effect.Effect<CalibrationR
 
     const probes = options.probes ?? allProbes()
     const stepModels = yield* fitStepModels(pool, probes, options, others)
-    const dispatchSeconds = yield* measureDispatch(pool, options.repeats, others)
-    const transfer = yield* measureTransfer(pool, options.repeats, dispatchSeconds.value, others)
+    const dispatch = yield* measureDispatch(pool, options, others)
+    const transferCopied = yield* measureTransfer(pool, options.repeats, dispatch.roundTrip.value, others)
     const kernels = yield* measureKernels(pool, options, others)
+    const referenceTaskSeconds: number[] = []
+    for (let repeat = 0; repeat < options.repeats; repeat++) referenceTaskSeconds.push(yield* measureReferenceTask(pool, options.backend))
 
     const caches = cpuCaches()
     const memory = measureMemoryLevels(caches, options.repeats)
@@ -98,10 +120,12 @@ export function calibrate(options: CalibrateOptions): Effect.Effect<CalibrationR
       workers: pool.workers,
       repeats: options.repeats,
       stepModels,
-      dispatchSeconds,
-      transferMovedBytesPerSecond: transfer.moved,
-      transferCopiedBytesPerSecond: transfer.copied,
+      dispatchSeconds: dispatch.perBatch,
+      dispatchPerTaskSeconds: dispatch.perTask,
+      roundTripSeconds: dispatch.roundTrip,
+      transferCopiedBytesPerSecond: transferCopied,
       kernels,
+      referenceTaskSeconds: measured(referenceTaskSeconds),
       caches,
       lineBytes: cacheLineBytes(),
       memory,
@@ -135,31 +159,45 @@ function fitStepModels(pool: TilePoolService, probes: ReadonlyArray<ProbeShape>,
     const sizingFlopsPerSecond = options.backend === "cpu" ? 0.8e9 : 1.4e9
     const plan = probes.flatMap((shape) => {
       const long = Math.min(shape.maxSteps, Math.max(2, Math.round((probeSeconds * sizingFlopsPerSecond) / shape.flopsPerStep)))
-      return shape.maxSteps === 1 ? [{ shape, steps: 1 }] : [{ shape, steps: 1 }, { shape, steps: long }]
+      // Short probes get a middle step count too, so per-task and per-step terms separate.
+      let counts = [1, long]
+      if (shape.maxSteps === 1) counts = [1]
+      else if (long <= 4) counts = [1, 2, long]
+      return [...new Set(counts)].map((steps) => ({ shape, steps }))
     })
 
     let serial = 0
     yield* warmWorkers(pool, plan.map(({ shape, steps }) => shape.build(Math.min(steps, 1), options.backend, serial++)))
 
+    // Each measurement is a batch of copies of one task, run back to back on one
+    // worker as validation batches run. Its time per task is the batch's wall
+    // time in the worker divided by the copies.
+    const copiesOf = (shape: ProbeShape, steps: number): number => {
+      const seconds = (shape.flopsPerStep * steps) / sizingFlopsPerSecond
+      if (seconds < 0.002) return 6
+      if (seconds < 0.01) return 3
+      return 2
+    }
     const runRepeat = (repeat: number) =>
       Effect.gen(function* () {
         const order = shuffled(plan.length, repeat + 1)
-        const tasks = order.map((index) => {
-          const task = plan[index]!.shape.build(plan[index]!.steps, options.backend, serial++)
-          // Read the shape terms now: sending the task detaches its arrays.
-          return { entry: plan[index]!, task, terms: taskTerms(task, noCounts) }
+        const batches = order.map((index) => {
+          const entry = plan[index]!
+          const tasks = Array.from({ length: copiesOf(entry.shape, entry.steps) }, () => entry.shape.build(entry.steps, options.backend, serial++))
+          // Read the shape terms now: sending the tasks detaches their arrays.
+          return { entry, tasks, terms: taskTerms(tasks[0]!, noCounts) }
         })
         const meter = new ContentionMeter()
-        const results = yield* Effect.forEach(tasks, ({ task }) => pool.run(task), { concurrency: "unbounded" })
+        const results = yield* Effect.forEach(batches, ({ tasks }, index) => pool.runBatch({ kind: "batch", id: `probe-${repeat}-${index}`, tasks }), { concurrency: "unbounded" })
         const otherCores = meter.stop().otherCores
-        const measurements = tasks.map(({ entry, terms }, index): ProbeMeasurement => {
+        const measurements = batches.map(({ entry, tasks, terms }, index): ProbeMeasurement => {
           const result = results[index]!
           return {
             shape: `${entry.shape.label} ×${entry.steps}`,
             model: entry.shape.model,
             repeat,
-            counts: withCounts(terms, countedAsExpected(result)).counts,
-            seconds: result.workerSeconds ?? result.kernelSeconds
+            counts: withCounts(terms, countedAsExpected(result.results[0]!)).counts,
+            seconds: result.workerSeconds / tasks.length
           }
         })
         return { measurements, otherCores }
@@ -186,17 +224,24 @@ function fitModel(model: string, measurements: ReadonlyArray<ProbeMeasurement>, 
   const byShape = new Map<string, ProbeMeasurement[]>()
   for (const m of measurements) byShape.set(m.shape, [...(byShape.get(m.shape) ?? []), m])
 
-  const rowsOf = (list: ReadonlyArray<ProbeMeasurement>) => list.map((m) => terms.map((term) => m.counts[term] ?? 0))
-  const medians = [...byShape.values()].map((list) => ({ counts: list[0]!.counts, seconds: median(list.map((m) => m.seconds)) }))
+  const rowOf = (counts: Readonly<Record<string, number>>) => terms.map((term) => counts[term] ?? 0)
+  const shapes: ShapeMeasurement[] = [...byShape.entries()].map(([shape, list]) => ({
+    shape,
+    counts: list[0]!.counts,
+    seconds: median(list.map((m) => m.seconds)),
+    spreadPct: spreadPct(list.map((m) => m.seconds))
+  }))
   const fit = fitNonNegativeRelative(
-    medians.map((m) => terms.map((term) => m.counts[term] ?? 0)),
-    medians.map((m) => m.seconds)
+    shapes.map((m) => rowOf(m.counts)),
+    shapes.map((m) => m.seconds)
   )
 
-  const perRepeat = Array.from({ length: repeats }, (_, repeat) => {
-    const own = measurements.filter((m) => m.repeat === repeat)
-    return fitNonNegativeRelative(rowsOf(own), own.map((m) => m.seconds)).coefficients
-  })
+  const perRepeat = Array.from({ length: repeats }, (_, repeat) => measurements.filter((m) => m.repeat === repeat))
+    .filter((own) => own.length >= terms.length)
+    .map((own) => fitNonNegativeRelative(own.map((m) => rowOf(m.counts)), own.map((m) => m.seconds)).coefficients)
+  const predict = (coefficients: ReadonlyArray<number>, counts: Readonly<Record<string, number>>) =>
+    rowOf(counts).reduce((sum, count, index) => sum + count * coefficients[index]!, 0)
+  const predictionSpreads = shapes.map((m) => spreadPct(perRepeat.map((coefficients) => predict(coefficients, m.counts))))
   const residuals = fit.relativeResiduals.map((r) => Math.abs(r) * 100)
   return {
     model,
@@ -204,59 +249,104 @@ function fitModel(model: string, measurements: ReadonlyArray<ProbeMeasurement>, 
     terms: Object.fromEntries(
       terms.map((term, index) => [term, { value: fit.coefficients[index]!, spreadPct: spreadPct(perRepeat.map((c) => c[index]!)), repeats }])
     ),
-    fittedTo: `${byShape.size} measured tasks of ${model} (median of ${repeats} repeats each, all workers busy): ${[...byShape.keys()].join(", ")}`,
-    measurements: measurements.length,
+    fittedTo: `${byShape.size} measured task shapes of ${model} (median of ${repeats} repeats each, all workers busy): ${[...byShape.keys()].join(", ")}`,
     residualMedianPct: median(residuals),
-    residualMaxPct: Math.max(...residuals)
+    residualMaxPct: Math.max(...residuals),
+    predictionSpreadPct: median(predictionSpreads),
+    shapes
   }
 }
 
-/** Round trips of an empty probe, one at a time: the gap a worker sees between two tasks. */
-function measureDispatch(pool: TilePoolService, repeats: number, others: Array<number | undefined>) {
+/** Tasks per batch in the second pipelined dispatch measurement, which separates the per-task part. */
+const tasksPerLargeBatch = 8
+
+/**
+ * Measure the pool's costs per batch and per task as validation runs see them.
+ * Batches of one short attention task, and of eight, are sent at once to every
+ * worker. The workers' time outside their batches (workers × wall − Σ batch
+ * time) is the dispatch cost: the messages both ways, the main thread handling
+ * results (which takes a CPU the workers then wait for) and the pool's
+ * bookkeeping. Each is measured with N and 2N batches and the difference is
+ * divided by N, so the run's start and its last, unbalanced batches cancel.
+ * The two batch sizes separate the part each task adds. Round trips of an
+ * empty probe, one at a time, give the bare latency.
+ */
+function measureDispatch(pool: TilePoolService, options: CalibrateOptions, others: Array<number | undefined>) {
   return Effect.gen(function* () {
-    const perRepeat: number[] = []
-    for (let repeat = 0; repeat < repeats; repeat++) {
+    const roundTrips = Effect.gen(function* () {
       const meter = new ContentionMeter()
       const times: number[] = []
-      for (let trip = 0; trip < 60; trip++) {
+      for (let trip = 0; trip < 150; trip++) {
         const started = performance.now()
-        yield* pool.runProbe({ kind: "probe-echo", id: `echo-${trip}`, payload: new Uint8Array(0), returnBytes: 0, moveBack: true })
+        yield* pool.runProbe({ kind: "probe-echo", id: "echo", payload: new Uint8Array(0), returnBytes: 0, moveBack: true })
         times.push((performance.now() - started) / 1000)
       }
-      others.push(meter.stop().otherCores)
-      perRepeat.push(median(times))
+      return { seconds: median(times), otherCores: meter.stop().otherCores }
+    })
+
+    const shortTask = attentionProbes()[0]!
+    yield* warmWorkers(pool, [shortTask.build(1, options.backend, 0)])
+    const outside = (batchCount: number, tasksPerBatch: number) =>
+      Effect.gen(function* () {
+        const batches = Array.from({ length: batchCount }, (_, index) => ({
+          kind: "batch" as const,
+          id: `dispatch-${index}`,
+          tasks: Array.from({ length: tasksPerBatch }, (_, task) => shortTask.build(1, options.backend, index * tasksPerBatch + task))
+        }))
+        const started = performance.now()
+        const results = yield* Effect.forEach(batches, (batch) => pool.runBatch(batch), { concurrency: "unbounded" })
+        const wall = (performance.now() - started) / 1000
+        return pool.workers * wall - results.reduce((sum, r) => sum + r.workerSeconds, 0)
+      })
+    const perBatchOf = (batchCount: number, tasksPerBatch: number) =>
+      Effect.gen(function* () {
+        const meter = new ContentionMeter()
+        const once = yield* outside(batchCount, tasksPerBatch)
+        const twice = yield* outside(2 * batchCount, tasksPerBatch)
+        return { perBatch: Math.max(0, twice - once) / batchCount, otherCores: meter.stop().otherCores }
+      })
+
+    // These are wall times, which other processes stretch: a contended repeat is measured again.
+    const roundTrip: number[] = []
+    const perBatch: number[] = []
+    const perTask: number[] = []
+    for (let repeat = 0; repeat < options.repeats; repeat++) {
+      const trips = yield* retryWhileContended(() => roundTrips, `dispatch round trips, repeat ${repeat + 1}`)
+      const single = yield* retryWhileContended(() => perBatchOf(100, 1), `pipelined dispatch, repeat ${repeat + 1}`)
+      const grouped = yield* retryWhileContended(() => perBatchOf(40, tasksPerLargeBatch), `pipelined dispatch of grouped tasks, repeat ${repeat + 1}`)
+      others.push(trips.otherCores, single.otherCores, grouped.otherCores)
+      const taskPart = Math.max(0, grouped.perBatch - single.perBatch) / (tasksPerLargeBatch - 1)
+      roundTrip.push(trips.seconds)
+      perTask.push(taskPart)
+      perBatch.push(Math.max(0, single.perBatch - taskPart))
     }
-    return measured(perRepeat)
+    return { roundTrip: measured(roundTrip), perBatch: measured(perBatch), perTask: measured(perTask) }
   })
 }
 
 /**
- * Round trips carrying 16 MiB each way, moved with transfer lists and copied by
- * structured clone; the time beyond an empty round trip gives each bandwidth.
+ * Measure tasks carrying 16 MiB to the worker copied by structured clone (no
+ * transfer list), each returning an empty result. The time beyond an empty
+ * round trip gives the copy bandwidth in the direction tile tasks travel.
  */
 function measureTransfer(pool: TilePoolService, repeats: number, emptySeconds: number, others: Array<number | undefined>) {
   return Effect.gen(function* () {
     const bytes = 16 * 2 ** 20
-    const trip = (move: boolean) =>
-      Effect.gen(function* () {
-        const payload = new Uint8Array(bytes)
-        const started = performance.now()
-        yield* pool.runProbe({ kind: "probe-echo", id: "transfer", payload, returnBytes: bytes, moveBack: move }, move ? [payload.buffer as ArrayBuffer] : [])
-        return (performance.now() - started) / 1000
-      })
-    const moved: number[] = []
+    const trip = Effect.gen(function* () {
+      const payload = new Uint8Array(bytes)
+      const started = performance.now()
+      yield* pool.runProbe({ kind: "probe-echo", id: "transfer", payload, returnBytes: 0, moveBack: true })
+      return (performance.now() - started) / 1000
+    })
     const copied: number[] = []
     const meter = new ContentionMeter()
-    for (let repeat = 0; repeat < repeats; repeat++) {
-      moved.push(rate(2 * bytes, median([yield* trip(true), yield* trip(true), yield* trip(true)]) - emptySeconds))
-      copied.push(rate(2 * bytes, median([yield* trip(false), yield* trip(false), yield* trip(false)]) - emptySeconds))
-    }
+    for (let repeat = 0; repeat < repeats; repeat++) copied.push(rate(bytes, median([yield* trip, yield* trip, yield* trip]) - emptySeconds))
     others.push(meter.stop().otherCores)
-    return { moved: measured(moved), copied: measured(copied) }
+    return measured(copied)
   })
 }
 
-/** Bytes per second, with the extra time floored at 1 µs: moving a buffer costs about nothing beyond the round trip. */
+/** Bytes per second, with the extra time floored at 1 µs. */
 const rate = (bytes: number, seconds: number): number => bytes / Math.max(seconds, 1e-6)
 
 /** gpu.js microbenchmarks run on every worker at once; each worker's repeats are the samples. */
@@ -272,7 +362,7 @@ function measureKernels(pool: TilePoolService, options: CalibrateOptions, others
         { concurrency: "unbounded" }
       )
       others.push(meter.stop().otherCores)
-      out[bench] = measured(results.flatMap((r) => r.seconds.map((s) => r.work / s)))
+      out[bench] = measured(results.flatMap((r) => (r.runningSeconds ?? r.seconds).map((s) => r.work / s)))
     }
     return out as Record<KernelProbeName, Measured>
   })
@@ -297,7 +387,7 @@ export function measured(values: ReadonlyArray<number>): Measured {
   return { value: median(values), spreadPct: spreadPct(values), repeats: values.length }
 }
 
-/** A permutation of 0 … n − 1, seeded (Fisher–Yates with a linear congruential generator). */
+/** Shuffle 0 … n − 1 by Fisher–Yates with a seeded linear congruential generator. */
 function shuffled(n: number, seed: number): number[] {
   const order = Array.from({ length: n }, (_, index) => index)
   let state = seed >>> 0

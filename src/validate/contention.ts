@@ -65,10 +65,13 @@ function readCounters(): Counters | undefined {
 
 /** Attempts of one measurement before keeping the least contended. */
 const contendedAttempts = 3
+/** Pause before measuring again, so a short burst of other work can pass. */
+const retryPause = "1 second"
 
 /**
- * Run a measurement again while other processes kept more than `contendedCores`
- * busy during it (up to three attempts), and keep the least contended one.
+ * Run a measurement again, after a one-second pause, when other processes kept
+ * more than `contendedCores` busy during it (three attempts), and keep the
+ * least contended one.
  */
 export function retryWhileContended<A extends { readonly otherCores: number | undefined }, E, R>(run: () => Effect.Effect<A, E, R>, what: string): Effect.Effect<A, E, R> {
   return Effect.gen(function* () {
@@ -76,10 +79,11 @@ export function retryWhileContended<A extends { readonly otherCores: number | un
     for (let attempt = 1; attempt <= contendedAttempts; attempt++) {
       const result = yield* run()
       if (!best || (result.otherCores ?? 0) < (best.otherCores ?? 0)) best = result
-      if ((result.otherCores ?? 0) <= contendedCores) break
+      if ((result.otherCores ?? 0) <= contendedCores || attempt === contendedAttempts) break
       yield* Effect.logWarning(`other processes used ${(result.otherCores ?? 0).toFixed(2)} cores during ${what}; measuring again`).pipe(
         Effect.annotateLogs({ attempt })
       )
+      yield* Effect.sleep(retryPause)
     }
     return best!
   })

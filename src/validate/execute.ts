@@ -30,7 +30,7 @@ export interface ExecutionCheck {
   readonly countsMatch: boolean
   readonly kernelSeconds: number
   readonly referenceSeconds: number
-  /** What the units measured while checking, summed by name (see NumericCheck.measured). */
+  /** Quantities the units measured while checking, summed by name (see NumericCheck.measured). */
   readonly measured: Readonly<Record<string, number>>
   readonly units: ReadonlyArray<UnitOutcome>
 }

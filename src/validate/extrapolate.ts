@@ -12,11 +12,13 @@ import { tQuantile95 } from "./stats.js"
  *
  * The 95 % interval is R ± t(n − 1)·SE(R) with the ratio estimator's standard
  * error SE² = (1 − f)·Σ (mᵢ − R·pᵢ)² / ((n − 1)·n·p̄²), f the sampled share of
- * the schedule's steps: it treats the sampled tasks as a simple random sample
+ * the schedule's steps. It treats the sampled tasks as a simple random sample
  * of the schedule's work, which the seeded samplers approximate (they also
- * force first, last and masked tiles in). It covers the sampling error and the
- * per-task noise within the sample run, not a change of machine load between
- * the sample run and a full run.
+ * force first, last and masked tiles in). When the sample ran several times,
+ * the variance of the repeats' ratios is added twice: once for the sample's
+ * runs and once for the whole run's, taken to be as noisy. So the interval also
+ * covers the machine's run-to-run variation, but not the makespan model's own
+ * error.
  */
 export interface RatioEstimate {
   readonly ratio: number
@@ -31,7 +33,7 @@ export interface TimingPair {
   readonly measuredSeconds: number
 }
 
-export function ratioEstimate(pairs: ReadonlyArray<TimingPair>, sampledFraction: number): RatioEstimate {
+export function ratioEstimate(pairs: ReadonlyArray<TimingPair>, sampledFraction: number, repeatRatios: ReadonlyArray<number> = []): RatioEstimate {
   const n = pairs.length
   if (n === 0) throw new RangeError("a ratio estimate needs at least one sampled task")
   const predicted = pairs.reduce((sum, p) => sum + p.predictedSeconds, 0)
@@ -42,9 +44,17 @@ export function ratioEstimate(pairs: ReadonlyArray<TimingPair>, sampledFraction:
   const meanPredicted = predicted / n
   const residual = pairs.reduce((sum, p) => sum + (p.measuredSeconds - ratio * p.predictedSeconds) ** 2, 0) / (n - 1)
   const correction = Math.max(0, 1 - Math.min(1, sampledFraction))
-  const standardError = Math.sqrt((correction * residual) / (n * meanPredicted ** 2))
+  const runVariance = varianceOf(repeatRatios)
+  const standardError = Math.sqrt((correction * residual) / (n * meanPredicted ** 2) + (2 * runVariance) / Math.max(1, repeatRatios.length))
   const half = tQuantile95(n - 1) * standardError
   return { ratio, standardError, low: Math.max(0, ratio - half), high: ratio + half, sampledTasks: n }
+}
+
+/** Sample variance (n − 1 in the denominator); 0 for fewer than two values. */
+function varianceOf(values: ReadonlyArray<number>): number {
+  if (values.length < 2) return 0
+  const mean = values.reduce((sum, v) => sum + v, 0) / values.length
+  return values.reduce((sum, v) => sum + (v - mean) ** 2, 0) / (values.length - 1)
 }
 
 /**
@@ -74,10 +84,16 @@ export interface Extrapolation {
 }
 
 export const extrapolationMethod =
-  "ratio estimator over sampled tasks (measured / predicted worker seconds), 95 % t-interval with finite-population correction by sampled steps, applied to the full schedule's predicted batches"
+  "ratio estimator over sampled tasks (measured / predicted worker seconds), 95 % t-interval with finite-population correction by sampled steps plus the run-to-run variance of the sample's repeats, applied to the full schedule's predicted batches"
 
-export function extrapolate(pairs: ReadonlyArray<TimingPair>, sampledSteps: number, full: { readonly batches: ReadonlyArray<PlannedBatch>; readonly steps: number }, workers: number): Extrapolation {
-  const estimate = ratioEstimate(pairs, sampledSteps / full.steps)
+export function extrapolate(
+  pairs: ReadonlyArray<TimingPair>,
+  sampledSteps: number,
+  full: { readonly batches: ReadonlyArray<PlannedBatch>; readonly steps: number },
+  workers: number,
+  repeatRatios: ReadonlyArray<number> = []
+): Extrapolation {
+  const estimate = ratioEstimate(pairs, sampledSteps / full.steps, repeatRatios)
   return {
     method: extrapolationMethod,
     sampledTasks: pairs.length,

@@ -8,7 +8,7 @@ import { loadHostProfile } from "./host-profile.js"
 import { hostModelOf } from "./host-model.js"
 import { measureSpeedup, validateCase, type HostCaseResult, type HostValidationSettings, type SpeedupCase } from "./host-validation.js"
 import { hostVerdict, summarizeVariants, targetMedianAbsErrorPct, type ValidationCase, type ValidationDocument } from "./report.js"
-import { defaultSuite, suiteCases, type SuiteCase } from "./suite.js"
+import { defaultSuite, genericEntry, suiteCases, type SuiteCase } from "./suite.js"
 
 export interface HostValidationRequest {
   /** "host" (calibration/host.json) or a host profile file. */
@@ -35,24 +35,26 @@ export interface SkippedCase {
 }
 
 /**
- * Validate the host model on the default workload (or the requested part of
- * it): every case predicted and run on a pool of the calibrated size, then the
- * largest whole case of each variant again on one worker for the pool speedup.
+ * Validate the host model on the default workload or the requested part of it.
+ * Every case is predicted and run on a pool of the calibrated size. Then each
+ * variant's largest whole case runs again on one worker for the pool speedup.
  */
 export function validateHost(request: HostValidationRequest, command: string): Effect.Effect<ValidationDocument, TileExecutionError | PoolStartError> {
+  // Inputs are checked before anything runs; these throw InputError or NotFoundError.
+  const started = performance.now()
+  const loaded = loadHostProfile(request.hardware, { allowOtherMachine: request.allowOtherMachine })
+  const host = loaded.profile.host!
+  const model = hostModelOf(loaded.profile)!
+  const scheduleProfile = loadProfile(request.scheduleHardware)
+  if (scheduleProfile.architecture === "host") {
+    throw new InputError({ origin: "--schedule-hardware", issues: [{ path: "--schedule-hardware", value: request.scheduleHardware, expected: "a GPU profile whose schedules the host runs, such as h100-sxm" }] })
+  }
+  const known = variantIds()
+  for (const variant of request.variants ?? []) {
+    if (!known.includes(variant as never)) throw new NotFoundError({ kind: "attention variant", id: variant, known })
+  }
+
   return Effect.gen(function* () {
-    const started = performance.now()
-    const loaded = loadHostProfile(request.hardware, { allowOtherMachine: request.allowOtherMachine })
-    const host = loaded.profile.host!
-    const model = hostModelOf(loaded.profile)!
-    const scheduleProfile = loadProfile(request.scheduleHardware)
-    if (scheduleProfile.architecture === "host") {
-      throw new InputError({ origin: "--schedule-hardware", issues: [{ path: "--schedule-hardware", value: request.scheduleHardware, expected: "a GPU profile whose schedules the host runs, such as h100-sxm" }] })
-    }
-    const known = variantIds()
-    for (const variant of request.variants ?? []) {
-      if (!known.includes(variant as never)) throw new NotFoundError({ kind: "attention variant", id: variant, known })
-    }
     if (loaded.machineDifferences.length > 0) {
       yield* Effect.logWarning(`${loaded.path} describes another machine (${loaded.machineDifferences.join("; ")}); comparing with it as --allow-other-machine asks`)
     }
@@ -72,7 +74,9 @@ export function validateHost(request: HostValidationRequest, command: string): E
     if (settings.workers !== host.workers) {
       yield* Effect.logWarning(`validating with ${settings.workers} workers; the calibration measured its rates with ${host.workers} busy`)
     }
-    const cases = suiteCases(defaultSuite, { variants: request.variants ?? known, phases: request.phases, sizes: request.sizes })
+    const listed = new Set(defaultSuite.map((entry) => entry.variant))
+    const suite = [...defaultSuite, ...known.filter((id) => !listed.has(id)).map(genericEntry)]
+    const cases = suiteCases(suite, { variants: request.variants ?? known, phases: request.phases, sizes: request.sizes })
 
     const done: Array<{ spec: SuiteCase; result: HostCaseResult }> = []
     const skipped: SkippedCase[] = []
@@ -131,7 +135,7 @@ export function validateHost(request: HostValidationRequest, command: string): E
       skipped,
       machine: { fingerprint: host.fingerprint, identity: host.identity, calibratedAt: host.measuredAt, differences: loaded.machineDifferences },
       executor: { backend: settings.backend, workers: settings.workers, calibratedWorkers: host.workers, repeats: settings.repeats, fullLimitSeconds: settings.fullLimitSeconds },
-      schedules: `planned on ${scheduleProfile.id} (${scheduleProfile.name}): the schedules its cost model prices, executed on the host`,
+      schedules: `Schedules are planned on ${scheduleProfile.id} (${scheduleProfile.name}), so they are the ones its cost model prices, and executed on the host`,
       seconds: (performance.now() - started) / 1000
     }
   })

@@ -1,8 +1,7 @@
-import { batchTransferList } from "../exec/batch.js"
 import type { Backend, TileTask } from "../exec/task.js"
 import type { ExpectedCounts } from "../exec/unit.js"
 import type { HardwareProfile } from "../hardware/profile-schema.js"
-import { filledElements, taskTerms } from "./task-terms.js"
+import { taskTerms } from "./task-terms.js"
 
 /**
  * The host cost model: the time of a tile schedule on the worker pool, from the
@@ -18,21 +17,22 @@ export interface HostModel {
   readonly backend: Backend
   /** Workers the calibration ran with (its rates were measured with all of them busy). */
   readonly workers: number
+  /** A worker's time outside its batches per batch, with every worker busy. */
   readonly dispatchSeconds: number
-  readonly transferBytesPerSecond: number
-  readonly fillElementsPerSecond: number
+  /** Dispatch cost each task of a batch adds. */
+  readonly dispatchPerTaskSeconds: number
+  /** Seconds per task of the speed reference workload at calibration, where recorded. */
+  readonly referenceTaskSeconds: number | undefined
   readonly stepModels: Readonly<Record<string, StepModel>>
 }
 
-/** What the host model reads from one task: its term counts, generated data and transferred bytes. */
+/** The host model's inputs from one task: its model and term counts. */
 export interface TaskWork {
   readonly model: string
   readonly counts: Readonly<Record<string, number>>
-  readonly filledElements: number
-  readonly transferBytes: number
 }
 
-/** The host model a calibrated profile describes; undefined without a calibration. */
+/** Read the host model a calibrated profile describes; undefined without a calibration. */
 export function hostModelOf(profile: HardwareProfile): HostModel | undefined {
   const host = profile.host
   const calibration = host?.calibration
@@ -45,8 +45,8 @@ export function hostModelOf(profile: HardwareProfile): HostModel | undefined {
     backend: host.backend,
     workers: host.workers,
     dispatchSeconds: calibration.dispatch.value,
-    transferBytesPerSecond: calibration.transferMoved.value,
-    fillElementsPerSecond: calibration.fill.value,
+    dispatchPerTaskSeconds: calibration.dispatchPerTask.value,
+    referenceTaskSeconds: calibration.referenceTask?.value,
     stepModels
   }
 }
@@ -54,26 +54,21 @@ export function hostModelOf(profile: HardwareProfile): HostModel | undefined {
 /** Read the host model's inputs from a task and the counts its schedule prices for it. */
 export function taskWork(task: TileTask, expected: ExpectedCounts): TaskWork {
   const terms = taskTerms(task, expected)
-  return {
-    model: terms.model,
-    counts: terms.counts,
-    filledElements: filledElements(task, expected),
-    transferBytes: batchTransferList({ kind: "batch", id: "", tasks: [task] }).reduce((sum, buffer) => sum + buffer.byteLength, 0)
-  }
+  return { model: terms.model, counts: terms.counts }
 }
 
 /** Worker seconds of one task; undefined when the calibration has no model for it. */
 export function predictTaskSeconds(model: HostModel, work: TaskWork): number | undefined {
   const step = model.stepModels[work.model]
   if (!step) return undefined
-  let seconds = work.filledElements / model.fillElementsPerSecond
+  let seconds = 0
   for (const [term, count] of Object.entries(work.counts)) seconds += (step[term] ?? 0) * count
   return seconds
 }
 
-/** The pool's cost of one batch beyond its tasks' worker seconds: dispatch and moving its buffers. */
+/** Price one batch beyond its tasks' worker seconds: dispatch per batch and per task. */
 export function batchOverheadSeconds(model: HostModel, works: ReadonlyArray<TaskWork>): number {
-  return model.dispatchSeconds + works.reduce((sum, work) => sum + work.transferBytes, 0) / model.transferBytesPerSecond
+  return model.dispatchSeconds + model.dispatchPerTaskSeconds * works.length
 }
 
 /**

@@ -9,7 +9,7 @@ import { termModels } from "./task-terms.js"
 import { currentMachine, fingerprint, identityDifferences } from "./machine.js"
 import { median, spreadPct as spread } from "./stats.js"
 
-/** Where `attnsim calibrate` writes and `attnsim validate --hardware host` reads, relative to the working directory. */
+/** Default host profile path, relative to the working directory: `attnsim calibrate` writes it and `attnsim validate --hardware host` reads it. */
 export const defaultHostProfilePath = "calibration/host.json"
 
 const source = "calibration"
@@ -18,16 +18,21 @@ type RawFigure = { value: string | number; source: string; confidence: "M" | "U"
 
 const figure = (value: string | number, note?: string): RawFigure => (note === undefined ? { value, source, confidence: "M" } : { value, source, confidence: "M", note })
 
+/** A GPU field the host has no measurable counterpart for: a stated placeholder, marked unverified. */
+const convention = (value: string | number, note: string): RawFigure => ({ value, source: "convention", confidence: "U", note })
+
 const repeatsNote = (m: Measured): string => `median of ${m.repeats} repeats, spread ${m.spreadPct.toFixed(1)} %`
 
 /**
- * The host profile a calibration run describes, in the profile file format:
- * every figure measured in this run (confidence M, source "calibration"), except
- * the clock where the OS reports none (a nominal 1 GHz, marked U). The GPU
+ * Build the host profile a calibration run describes, in the profile file
+ * format. Every figure is measured in this run (confidence M, source
+ * "calibration"). The exceptions are marked U: GPU fields a CPU worker has no
+ * counterpart for (CTAs and threads per SM, registers), which get
+ * placeholders, and the clock where the OS reports none (a nominal 1 GHz). The GPU
  * fields map onto the host as: SM = worker thread, shared memory = L1 data
- * cache, L2 = the per-core L2 caches together, LLC = the last-level cache,
- * HBM = main memory. Bandwidths of private levels are per-core copies × workers;
- * shared levels are one thread's copy rate (a lower bound for all cores).
+ * cache, L2 = the L2 caches the workers use together, LLC = the last-level
+ * cache, HBM = main memory. Bandwidths of private levels are per-core copies ×
+ * workers; shared levels are one thread's copy rate (a lower bound for all cores).
  */
 export function hostProfileFile(run: CalibrationRun): Record<string, unknown> {
   const attention = run.stepModels.find((m) => m.model === "attention-forward")
@@ -51,6 +56,7 @@ export function hostProfileFile(run: CalibrationRun): Record<string, unknown> {
       calibration:
         `attnsim calibrate, ${run.measuredAt}: gpu.js ${run.identity.gpujsVersion} ${run.backend} backend, ${workers} workers, ` +
         `Node ${run.identity.nodeVersion}, ${run.identity.cpuModel}, ${run.identity.logicalCores} logical cores, ${run.identity.totalMemory}`,
+      convention: "attnsim convention for GPU fields a CPU worker has no counterpart for; not measured",
       ...(clock.measured ? {} : { nominal: "attnsim convention: the OS reports no clock speed, so a nominal 1 GHz clock turns nanoseconds into cycles" })
     },
     compute: {
@@ -63,9 +69,9 @@ export function hostProfileFile(run: CalibrationRun): Record<string, unknown> {
       consistencyException: "measured rates of gpu.js kernels; no per-clock tensor rate exists on a CPU",
       vectorFp32: figure(`${run.kernels.fma.value * workers} FLOP/s`, `gpu.js multiply-add kernel, all workers at once; ${repeatsNote(run.kernels.fma)}`),
       exp: figure(`${run.kernels.exp.value * workers} op/s`, `gpu.js exp kernel, all workers at once; ${repeatsNote(run.kernels.exp)}`),
-      maxCtasPerSm: figure(1, "the pool runs one task per worker"),
-      maxThreadsPerSm: figure(1, "a worker is one thread"),
-      maxRegistersPerThread: figure(1, "not applicable to gpu.js kernels; recorded as 1")
+      maxCtasPerSm: convention(1, "the pool runs one task per worker at a time"),
+      maxThreadsPerSm: convention(1, "a worker is one thread"),
+      maxRegistersPerThread: convention(1, "gpu.js kernels have no register budget to plan with")
     },
     memory,
     achievable: Object.fromEntries(
@@ -77,7 +83,7 @@ export function hostProfileFile(run: CalibrationRun): Record<string, unknown> {
     ),
     interconnect: {
       kind: "worker message channel (structured clone)",
-      bandwidth: figure(`${run.transferCopiedBytesPerSecond.value} B/s`, `16 MiB each way, copied; ${repeatsNote(run.transferCopiedBytesPerSecond)}`)
+      bandwidth: figure(`${run.transferCopiedBytesPerSecond.value} B/s`, `16 MiB to a worker, copied by structured clone; ${repeatsNote(run.transferCopiedBytesPerSecond)}`)
     },
     host: {
       cpuModel: run.identity.cpuModel,
@@ -97,9 +103,10 @@ export function hostProfileFile(run: CalibrationRun): Record<string, unknown> {
 function calibrationBlock(run: CalibrationRun): Record<string, unknown> {
   const spreads: Record<string, number> = {
     dispatch: round(run.dispatchSeconds.spreadPct),
-    transferMoved: round(run.transferMovedBytesPerSecond.spreadPct),
+    dispatchPerTask: round(run.dispatchPerTaskSeconds.spreadPct),
     transferCopied: round(run.transferCopiedBytesPerSecond.spreadPct),
     fill: round(run.kernels.fill.spreadPct),
+    referenceTask: round(run.referenceTaskSeconds.spreadPct),
     "kernels.copy": round(run.kernels.copy.spreadPct),
     "kernels.exp": round(run.kernels.exp.spreadPct),
     "kernels.fma": round(run.kernels.fma.spreadPct)
@@ -108,22 +115,34 @@ function calibrationBlock(run: CalibrationRun): Record<string, unknown> {
   for (const model of run.stepModels) {
     const terms: Record<string, RawFigure> = {}
     for (const [term, value] of Object.entries(model.terms)) {
-      terms[term] = figure(`${value.value} s`, `seconds per ${term}; ${repeatsNote(value)} (each repeat fitted on its own)`)
-      spreads[`stepModels.${model.model}.${term}`] = round(value.spreadPct)
+      terms[term] = figure(`${value.value} s`, `seconds per ${term}; spread ${value.spreadPct.toFixed(1)} % over ${value.repeats} repeats fitted on their own (terms trade off; see predictionSpreadPct)`)
     }
+    spreads[`stepModels.${model.model}`] = round(model.predictionSpreadPct)
     stepModels[model.model] = {
       terms,
       form: termModels[model.model]?.form ?? model.form,
       fittedTo: model.fittedTo,
       residualMedianPct: round(model.residualMedianPct),
-      residualMaxPct: round(model.residualMaxPct)
+      residualMaxPct: round(model.residualMaxPct),
+      predictionSpreadPct: round(model.predictionSpreadPct),
+      measurements: model.shapes.map((shape) => ({ ...shape, spreadPct: round(shape.spreadPct) }))
     }
   }
   return {
-    dispatch: figure(`${run.dispatchSeconds.value} s`, `median round trip of an empty task, one at a time; ${repeatsNote(run.dispatchSeconds)}`),
-    transferMoved: figure(`${run.transferMovedBytesPerSecond.value} B/s`, `16 MiB each way moved with transfer lists, beyond an empty round trip; ${repeatsNote(run.transferMovedBytesPerSecond)}`),
-    transferCopied: figure(`${run.transferCopiedBytesPerSecond.value} B/s`, `16 MiB each way copied by structured clone; ${repeatsNote(run.transferCopiedBytesPerSecond)}`),
+    dispatch: figure(
+      `${run.dispatchSeconds.value} s`,
+      `workers' time outside their batches per batch, from batches of short tasks sent at once to every worker, less the per-task part (an empty round trip alone takes ${(run.roundTripSeconds.value * 1e6).toFixed(0)} us); ${repeatsNote(run.dispatchSeconds)}`
+    ),
+    dispatchPerTask: figure(
+      `${run.dispatchPerTaskSeconds.value} s`,
+      `what each task adds to a batch's dispatch cost: batches of eight short tasks against batches of one; ${repeatsNote(run.dispatchPerTaskSeconds)}`
+    ),
+    transferCopied: figure(`${run.transferCopiedBytesPerSecond.value} B/s`, `16 MiB to a worker copied by structured clone, beyond an empty round trip; ${repeatsNote(run.transferCopiedBytesPerSecond)}`),
     fill: figure(`${run.kernels.fill.value} op/s`, `tile data elements generated per second by one worker, all workers at once; ${repeatsNote(run.kernels.fill)}`),
+    referenceTask: figure(
+      `${run.referenceTaskSeconds.value} s`,
+      `three 8-step 64×64 attention tasks (head dim 128) per worker, all workers at once, per task; ${repeatsNote(run.referenceTaskSeconds)}`
+    ),
     stepModels,
     spreadPct: spreads,
     seconds: round(run.seconds)
@@ -138,7 +157,7 @@ interface HostClock {
   readonly figure: RawFigure
 }
 
-/** The clock the OS reports, or a nominal 1 GHz (marked unverified) where it reports none. */
+/** Read the clock the OS reports, or use a nominal 1 GHz (marked unverified) where it reports none. */
 function hostClock(): HostClock {
   const mhz = currentMachineSpeedMhz()
   if (mhz > 0) return { hz: mhz * 1e6, measured: true, figure: figure(`${mhz} MHz`, "reported by the OS during calibration") }
@@ -170,14 +189,16 @@ function memoryLevels(run: CalibrationRun, clockHz: number, cycles: (seconds: nu
 
   const bw = (m: typeof main) => median(m.measurement.bandwidths)
   const lat = (m: typeof main) => median(m.measurement.latencies)
-  const l2Instances = Math.max(1, Math.round(cores / l2.cache!.sharedBy))
+  // The pool's workers run on separate cores, so they use one L2 instance each (or share one where cores share it).
+  const l2Instances = Math.max(1, Math.min(Math.round(cores / l2.cache!.sharedBy), Math.ceil(workers / l2.cache!.sharedBy)))
   const note = (m: typeof main, scope: string) =>
     `${scope}; copy of a ${formatSize(m.measurement.workingSetBytes)} working set, median of ${m.measurement.bandwidths.length} repeats, spread ${spread(m.measurement.bandwidths).toFixed(1)} %`
   const latencyNote = (m: typeof main) => `pointer chase through a ${formatSize(m.measurement.workingSetBytes)} random cycle, median of ${m.measurement.latencies.length} repeats`
-  const useLlc = llc && bw(llc) > bw(main) && lat(llc) < lat(main) && bw(llc) < bw(l2) * workers
+  const useLlc =
+    llc && llc.cache!.bytes > l2.cache!.bytes * l2Instances && bw(llc) > bw(main) && bw(llc) < bw(l2) * workers && lat(llc) > lat(l2) && lat(llc) < lat(main)
 
   return {
-    registers: { capacityPerSm: figure("2 KiB", "x86-64 vector register file (32 × 64 B), as the register level of one worker") },
+    registers: { capacityPerSm: convention("1 KiB", "a CPU core has no register file a tiling could be planned against; a placeholder below the L1 size") },
     smem: {
       capacityPerSm: figure(`${l1.cache!.bytes} B`, "L1 data cache per core, read from /sys"),
       capacityPerBlock: figure(`${l1.cache!.bytes} B`, "L1 data cache per core, read from /sys"),
@@ -223,8 +244,8 @@ export interface LoadedHostProfile {
 
 /**
  * Load a host profile for validation. A missing file, a GPU profile, a profile
- * without a calibration, or one that describes another machine is an
- * InputError saying what to do; `allowOtherMachine` turns the last into a
+ * without a calibration, or one that describes another machine raises an
+ * InputError that says what to do. `allowOtherMachine` turns the last into a
  * reported difference instead.
  */
 export function loadHostProfile(reference: string, options: { readonly allowOtherMachine: boolean }): LoadedHostProfile {
@@ -260,5 +281,6 @@ export function loadHostProfile(reference: string, options: { readonly allowOthe
       ]
     })
   }
-  return { path, profile, machineDifferences: mismatch ? (differences.length > 0 ? differences : ["fingerprint differs"]) : [] }
+  if (!mismatch) return { path, profile, machineDifferences: [] }
+  return { path, profile, machineDifferences: differences.length > 0 ? differences : ["fingerprint differs"] }
 }

@@ -6,19 +6,19 @@ import type { ExecUnit } from "../exec/unit.js"
 import type { HardwareProfile } from "../hardware/profile-schema.js"
 import type { VariantPlan } from "../variants/variant.js"
 import { groupIntoBatches, planTasks, predictMakespan, type PlannedBatch, type PlannedTask } from "./batching.js"
-import { retryWhileContended } from "./contention.js"
+import { contendedCores, retryWhileContended } from "./contention.js"
 import { executeUnits } from "./execute.js"
 import { extrapolate, type Extrapolation } from "./extrapolate.js"
 import type { HostModel } from "./host-model.js"
-import { runBatches, type CountTotals, type TimedRun } from "./run-schedule.js"
+import { measureReferenceTask, runBatches, type CountTotals, type TimedRun } from "./run-schedule.js"
 import { errorPct, median, summarizeRepeats, type Repeated } from "./stats.js"
 import type { SuiteCase } from "./suite.js"
 import { taskSteps } from "./task-terms.js"
 
 /**
- * Predicted against measured on the host: each case's schedule (planned on a
- * GPU profile, the schedule the GPU cost model prices) is priced by the host
- * model and run on the pool, whole where it fits the time limit, else as a
+ * Predicted against measured on the host. Each case's schedule is planned on a
+ * GPU profile, so it is the schedule the GPU cost model prices. The host model
+ * prices it and the pool runs it: whole where it fits the time limit, else as a
  * seeded sample extrapolated to the whole schedule.
  */
 export interface HostValidationSettings {
@@ -61,9 +61,20 @@ export interface HostCaseResult {
   readonly batches: number
   /** Host-model prediction of the executed tasks' wall time. */
   readonly predictedSeconds: number
+  /** Median over repeats of the wall time from the first submission to the last result. */
   readonly measuredSeconds: number
   readonly measured: Repeated
+  /** Share of the workers' busy time they spent waiting for a CPU, in the median run (Linux only). */
+  readonly waitShare: number | undefined
   readonly errorPct: number
+  /** Other processes kept more than a quarter core busy during a timed run. */
+  readonly contended: boolean
+  /**
+   * Ratio of the speed reference workload's time before this case to its time
+   * at calibration. Above 1 the machine runs slower than when calibrated.
+   * Undefined where the calibration recorded none.
+   */
+  readonly speedIndex: number | undefined
   readonly countsMatch: boolean
   /** Σ over executed tasks of what the workers counted and what the schedule prices. */
   readonly counted: CountTotals
@@ -136,8 +147,8 @@ export function validateCase(spec: SuiteCase, settings: HostValidationSettings):
       countsMatch: numericsCheck.countsMatch
     }
 
-    const sampleUnits = (budgetSteps: number) =>
-      plan.sample({ seed: settings.seed + 1, budgetSteps, wholeItemMaxSteps: 8, backend: settings.backend, dataInWorker: true })
+    const sampleUnits = (budgetSteps: number, seed = settings.seed + 1) =>
+      plan.sample({ seed, budgetSteps, wholeItemMaxSteps: 8, backend: settings.backend, dataInWorker: true })
     const enumerable = plan.fullUnits !== undefined && roughHostSeconds(plan, settings.model, workers) <= enumerationFactor * settings.fullLimitSeconds
     const full = enumerable ? prepareRun(plan.fullUnits!({ seed: settings.seed, backend: settings.backend, dataInWorker: true }), settings.model, workers) : undefined
 
@@ -157,19 +168,24 @@ export function validateCase(spec: SuiteCase, settings: HostValidationSettings):
       timed = sampledRun(sampleUnits, settings, workers)
     }
 
+    const references: number[] = []
+    for (let repeat = 0; repeat < 3; repeat++) references.push(yield* measureReferenceTask(pool, settings.backend))
+    const reference = median(references)
+    const speedIndex = settings.model.referenceTaskSeconds === undefined ? undefined : reference / settings.model.referenceTaskSeconds
     const runs = yield* timeRepeats(timed, settings.repeats, label)
-    const walls = runs.map((run) => run.wallSeconds)
-    const medianRun = runs.reduce((best, run) => (Math.abs(run.wallSeconds - median(walls)) < Math.abs(best.wallSeconds - median(walls)) ? run : best))
+    const times = runs.map((run) => run.wallSeconds)
+    const medianRun = runs.reduce((best, run) => (Math.abs(run.wallSeconds - median(times)) < Math.abs(best.wallSeconds - median(times)) ? run : best))
+    const maxOtherCores = maxDefined(runs.map((run) => run.contention.otherCores))
 
     let extrapolation: HostCaseResult["extrapolation"]
     if (full && coverage === "full") {
       const sample = prepareRun(sampleUnits(settings.extrapolationBudgetSteps), settings.model, workers)
       const sampleRuns = yield* timeRepeats(sample, settings.repeats, `${label} sample`)
-      const estimate = extrapolate(medianPairs(sample, sampleRuns), sample.steps, full, workers)
-      const fullMeasuredSeconds = median(walls)
+      const estimate = extrapolate(medianPairs(sample, sampleRuns), sample.steps, full, workers, repeatRatios(sampleRuns))
+      const fullMeasuredSeconds = median(times)
       extrapolation = { ...estimate, fullMeasuredSeconds, insideInterval: fullMeasuredSeconds >= estimate.secondsLow && fullMeasuredSeconds <= estimate.secondsHigh }
     } else if (full) {
-      extrapolation = extrapolate(medianPairs(timed, runs), timed.steps, full, workers)
+      extrapolation = extrapolate(medianPairs(timed, runs), timed.steps, full, workers, repeatRatios(runs))
     }
 
     return {
@@ -185,15 +201,18 @@ export function validateCase(spec: SuiteCase, settings: HostValidationSettings):
       steps: timed.steps,
       batches: timed.batches.length,
       predictedSeconds: timed.predictedSeconds,
-      measuredSeconds: median(walls),
-      measured: summarizeRepeats(walls),
-      errorPct: errorPct(timed.predictedSeconds, median(walls)),
+      measuredSeconds: median(times),
+      measured: summarizeRepeats(times),
+      waitShare: medianRun.waitSeconds === undefined ? undefined : medianRun.waitSeconds / medianRun.busySeconds,
+      errorPct: errorPct(timed.predictedSeconds, median(times)),
+      contended: (maxOtherCores ?? 0) > contendedCores,
+      speedIndex,
       countsMatch: runs.every((run) => run.countsMatch) && numerics.countsMatch,
       counted: medianRun.counted,
       model: medianRun.expected,
       numerics,
       utilization: medianRun.utilization,
-      maxOtherCores: maxDefined(runs.map((run) => run.contention.otherCores)),
+      maxOtherCores,
       extrapolation,
       predictedFullSeconds: full?.predictedSeconds
     }
@@ -201,23 +220,39 @@ export function validateCase(spec: SuiteCase, settings: HostValidationSettings):
 }
 
 /**
- * A seeded sample sized to about sampleSeconds of predicted wall time: a probe
- * sample of 64 steps gives the predicted seconds per step, which sizes the budget.
+ * Seeded samples adding up to about sampleSeconds of predicted wall time: a
+ * probe sample of 64 steps gives the predicted seconds per step, which sizes
+ * the budget. A sampler that stops short of the budget (it picks a bounded
+ * number of units) is asked again with the next seeds, and the samples are run
+ * together, until the budget is reached or 32 seeds are used.
  */
-function sampledRun(sampleUnits: (budgetSteps: number) => ReadonlyArray<ExecUnit>, settings: HostValidationSettings, workers: number): PreparedRun {
-  const probe = prepareRun(sampleUnits(64), settings.model, workers)
+function sampledRun(sampleUnits: (budgetSteps: number, seed: number) => ReadonlyArray<ExecUnit>, settings: HostValidationSettings, workers: number): PreparedRun {
+  const probe = prepareRun(sampleUnits(64, settings.seed + 1), settings.model, workers)
   const perStep = probe.tasks.reduce((sum, t) => sum + t.seconds, 0) / Math.max(1, probe.steps)
   const budget = Math.max(64, Math.round((settings.sampleSeconds * workers) / Math.max(perStep, 1e-6)))
-  return prepareRun(sampleUnits(budget), settings.model, workers)
+
+  const units: ExecUnit[] = []
+  let steps = 0
+  for (let extra = 1; extra <= 32 && steps < budget; extra++) {
+    const sample = sampleUnits(budget - steps, settings.seed + extra)
+    units.push(...sample)
+    steps += sample.reduce((sum, unit) => sum + unit.tasks.reduce((n, task) => n + taskSteps(task), 0), 0)
+  }
+  return prepareRun(units, settings.model, workers)
 }
 
-/** Each task's predicted seconds and its median measured worker seconds over the runs. */
+/** Pair each task's predicted seconds with its median measured worker seconds over the runs. */
 function medianPairs(prepared: PreparedRun, runs: ReadonlyArray<TimedRun>) {
   // Runs list task timings batch by batch, in the prepared batches' order.
   return runs[0]!.taskTimings.map((timing, index) => ({
     predictedSeconds: timing.predictedSeconds,
     measuredSeconds: median(runs.map((run) => run.taskTimings[index]!.measuredSeconds))
   }))
+}
+
+/** Measured over predicted worker seconds of each run's tasks. */
+function repeatRatios(runs: ReadonlyArray<TimedRun>): number[] {
+  return runs.map((run) => run.taskTimings.reduce((sum, t) => sum + t.measuredSeconds, 0) / run.taskTimings.reduce((sum, t) => sum + t.predictedSeconds, 0))
 }
 
 const maxDefined = (values: ReadonlyArray<number | undefined>): number | undefined => {

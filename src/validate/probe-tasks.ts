@@ -28,18 +28,23 @@ const attentionDims: ReadonlyArray<readonly [number, number]> = [
   [576, 512]
 ]
 
-/** Softmax attention tiles: rows × blockN, head dims from 64 to MLA's 576/512. */
+/**
+ * Softmax attention tiles: rows × blockN, head dims from 64 to MLA's 576/512.
+ * Every other shape generates its data in the worker from fill coordinates, as
+ * validation runs do, so the fill term is measured in place.
+ */
 export function attentionProbes(): ReadonlyArray<ProbeShape> {
   const shapes: ProbeShape[] = []
   for (const [dk, dv] of attentionDims) {
     for (const rows of [16, 64, 128]) {
       for (const blockN of [32, 64, 128]) {
+        const fill = shapes.length % 2 === 1
         shapes.push({
           model: "attention-forward",
-          label: `${rows}×${blockN} d${dk}/${dv}`,
+          label: `${rows}×${blockN} d${dk}/${dv}${fill ? " fill" : ""}`,
           flopsPerStep: 2 * rows * blockN * (dk + dv),
           maxSteps: 64,
-          build: (steps, backend, serial) => attentionTask(rows, blockN, dk, dv, steps, backend, serial)
+          build: (steps, backend, serial) => attentionTask(rows, blockN, dk, dv, steps, backend, serial, fill)
         })
       }
     }
@@ -47,9 +52,28 @@ export function attentionProbes(): ReadonlyArray<ProbeShape> {
   return shapes
 }
 
-function attentionTask(rows: number, blockN: number, dk: number, dv: number, steps: number, backend: Backend, serial: number): AttentionTileTask {
+/** Build probes of the fixed attention tile the machine's speed is tracked with: 64 × 64, head dim 128, data carried. */
+export function referenceProbe(): ProbeShape {
+  return {
+    model: "attention-forward",
+    label: "reference 64×64 d128/128",
+    flopsPerStep: 2 * 64 * 64 * 256,
+    maxSteps: 8,
+    build: (steps, backend, serial) => attentionTask(64, 64, 128, 128, steps, backend, serial, false)
+  }
+}
+
+function attentionTask(rows: number, blockN: number, dk: number, dv: number, steps: number, backend: Backend, serial: number, fill: boolean): AttentionTileTask {
   const random = seededRandom(serial + 1)
   const keys = steps * blockN
+  const data = fill
+    ? {
+        q: new Float32Array(0),
+        k: new Float32Array(0),
+        v: new Float32Array(0),
+        fill: { seed: serial + 1, dtype: "bf16" as const, batch: 0, kvHead: 0, queryHeads: new Float32Array(rows), queryPositions: Float32Array.from({ length: rows }, (_, r) => r) }
+      }
+    : { q: uniform(rows * dk, random), k: uniform(keys * dk, random), v: uniform(keys * dv, random) }
   return {
     kind: "attention-forward",
     id: `probe-attention-${serial}`,
@@ -63,10 +87,8 @@ function attentionTask(rows: number, blockN: number, dk: number, dv: number, ste
     scale: 1 / Math.sqrt(dk),
     stepStart: Float32Array.from({ length: steps }, (_, step) => step * blockN),
     stepKeys: new Float32Array(steps).fill(blockN),
-    q: uniform(rows * dk, random),
-    k: uniform(keys * dk, random),
-    v: uniform(keys * dv, random),
-    // Every row sees every key but the last quarter of the first tile, so masking runs too.
+    ...data,
+    // Rows skip the first quarter of the first tile's keys, so the masking path runs too.
     rowLo: new Float32Array(rows).fill(Math.floor(blockN / 4)),
     rowHi: new Float32Array(rows).fill(keys),
     finalize: false,

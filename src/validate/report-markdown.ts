@@ -1,6 +1,7 @@
 import { join } from "node:path"
 import { writeFilesAtomically } from "../report/write.js"
-import { formatSeconds } from "../units/index.js"
+import { formatBytesDecimal, formatFlops, formatSeconds } from "../units/index.js"
+import type { CountTotals } from "./run-schedule.js"
 import type { SourceValidation, ValidationCase, ValidationDocument } from "./report.js"
 
 /** Write report.md and report.json into `dir` together (neither is left half written). */
@@ -44,8 +45,8 @@ function renderHost(document: ValidationDocument): string {
   ]
   for (const variant of document.variants) {
     lines.push(`## ${variant.variant}`, "")
-    lines.push("| case | coverage | tasks | steps | predicted | measured (median, spread) | error | counts | max abs error | busy | other cores |")
-    lines.push("|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|")
+    lines.push("| case | coverage | tasks | steps | predicted | measured (median, spread) | error | counted against model | max abs error | busy | waiting | other cores | speed |")
+    lines.push("|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|")
     for (const c of variant.cases) lines.push(hostRow(c))
     lines.push("", `Median |error| ${abs(variant.medianAbsErrorPct)}, p90 ${abs(variant.p90AbsErrorPct)}.`, "")
     const notes = variant.cases.filter((c) => typeof c.coverageNote === "string").map((c) => `- ${c.label}: ${String(c.coverageNote)}`)
@@ -80,7 +81,11 @@ function renderHost(document: ValidationDocument): string {
   if (skipped.length > 0) lines.push("## Skipped", "", ...skipped.map((s) => `- ${s.variant} ${s.phase} ${s.seqLen}: ${s.reason}`), "")
   lines.push(
     "Predicted: the host model (calibrated per-task terms × the schedule's counts per task, dispatch per batch, batches placed longest first on the workers). " +
-      "Measured: wall time from the first submission to the last result, median of repeats; workers skip the float64 reference in timed runs, which is checked on a separate seeded sample (max abs error column).",
+      "Measured: wall time from the first submission to the last result, median of repeats. " +
+      "Busy: the workers' share of that time inside batches; waiting: the share of their busy time they were runnable but without a CPU (Linux run-queue delay). " +
+      "Other cores: CPU other processes used during the run; above a quarter core the case is marked contended, since their work stretches the measured time. " +
+      "Speed: a fixed attention workload's time just before the case over its time at calibration; above 1 the machine ran slower than when calibrated (another clock, other virtual machines), which the prediction does not know. " +
+      "Timed runs skip the float64 reference; numerics are checked on a separate seeded sample (max abs error column).",
     ""
   )
   return lines.join("\n")
@@ -92,8 +97,18 @@ function hostRow(c: ValidationCase): string {
   const other = c.maxOtherCores as number | undefined
   return (
     `| ${c.label} | ${String(c.coverage)} | ${c.tasks} | ${c.steps} | ${seconds(c.predictedSeconds)} | ${seconds(measured.median)} (±${(measured.spreadPct / 2).toFixed(1)} %, ${measured.repeats}×) | ${pct(c.errorPct)} | ` +
-    `${c.countsMatch ? "equal" : "DIFFER"} | ${numerics.maxAbsError.toExponential(1)} | ${(Number(c.utilization) * 100).toFixed(0)} % | ${other === undefined ? "n/a" : other.toFixed(2)} |`
+    `${countsCell(c)} | ${numerics.maxAbsError.toExponential(1)} | ${(Number(c.utilization) * 100).toFixed(0)} % | ` +
+    `${c.waitShare === undefined ? "n/a" : `${(Number(c.waitShare) * 100).toFixed(0)} %`} | ` +
+    `${other === undefined ? "n/a" : other.toFixed(2)}${c.contended ? " (contended)" : ""} | ${typeof c.speedIndex === "number" ? `${c.speedIndex.toFixed(2)}×` : "n/a"} |`
   )
+}
+
+/** "1.07 GFLOP, 8.4 MB, equal" or the two counts where they differ. */
+function countsCell(c: ValidationCase): string {
+  const counted = c.counted as CountTotals
+  const model = c.model as CountTotals
+  const totals = (t: CountTotals) => `${formatFlops(t.tensorFlops, 3)}, ${formatBytesDecimal(t.loadBytes, 3)}`
+  return c.countsMatch ? `${totals(counted)}, equal` : `DIFFER: ${totals(counted)} against ${totals(model)}`
 }
 
 function renderPublished(document: ValidationDocument): string {

@@ -66,9 +66,19 @@ export function hostVerdict(variant: string, cases: ReadonlyArray<ValidationCase
   const within = summary.medianAbsErrorPct <= targetMedianAbsErrorPct
   const counts = cases.every((c) => c.countsMatch === true) ? "counted FLOPs, exp operations and bytes equal the model's on every executed tile" : "COUNTS DIFFER from the model's on some tile"
   const bias = median(cases.map((c) => c.errorPct))
-  const direction = Math.abs(bias) < 1 ? "" : bias > 0 ? `, predictions run ${bias.toFixed(1)} % high at the median` : `, predictions run ${(-bias).toFixed(1)} % low at the median`
+  let direction = ""
+  if (bias >= 1) direction = `, predictions run ${bias.toFixed(1)} % high at the median`
+  if (bias <= -1) direction = `, predictions run ${(-bias).toFixed(1)} % low at the median`
+  const contended = cases.filter((c) => c.contended === true).length
+  const speeds = cases.map((c) => c.speedIndex).filter((s): s is number => typeof s === "number")
+  const speed = speeds.length > 0 ? median(speeds) : undefined
+  const conditions = [
+    contended > 0 ? `${contended} of ${cases.length} cases ran while other processes took CPU` : undefined,
+    speed !== undefined && Math.abs(speed - 1) >= 0.05 ? `the machine ran ${speed.toFixed(2)}× the calibration's time on the reference workload` : undefined
+  ].filter((text): text is string => text !== undefined)
   return (
     `${variant}: median |error| ${summary.medianAbsErrorPct.toFixed(1)} % (p90 ${summary.p90AbsErrorPct.toFixed(1)} %) over ${cases.length} cases, ` +
-    `${within ? "within" : "MISSES"} the ${targetMedianAbsErrorPct} % target${direction}; ${counts}`
+    `${within ? "within" : "MISSES"} the ${targetMedianAbsErrorPct} % target${direction}; ${counts}` +
+    (conditions.length > 0 ? `; ${conditions.join("; ")}` : "")
   )
 }

@@ -1,9 +1,10 @@
 import { Effect } from "effect"
 import type { TileBatchResult } from "../exec/batch.js"
 import { TilePool, type TileExecutionError, type TilePoolService } from "../exec/pool.js"
-import type { Backend, TileTask } from "../exec/task.js"
+import type { Backend, TileResult, TileTask } from "../exec/task.js"
 import type { PlannedBatch } from "./batching.js"
 import { ContentionMeter, type ContentionSample } from "./contention.js"
+import { referenceProbe } from "./probe-tasks.js"
 import { kernelShapeKey, taskSteps } from "./task-terms.js"
 
 /** Counted or priced totals over executed tasks. */
@@ -29,6 +30,11 @@ export interface TimedRun {
   readonly steps: number
   /** Σ of the batches' wall time inside workers. */
   readonly busySeconds: number
+  /**
+   * Σ over batches of the seconds workers were runnable but waiting for a CPU
+   * (undefined off Linux): other processes, or this one's main thread, ran.
+   */
+  readonly waitSeconds: number | undefined
   /** busySeconds / (workers × wallSeconds): how busy the pool was kept. */
   readonly utilization: number
   /** Every task counted exactly the schedule's FLOPs, exp operations and loaded bytes. */
@@ -96,11 +102,13 @@ function summarizeRun(
       expected.loadBytes += e.loadBytes
       steps += c.steps
       if (c.tensorFlops !== e.tensorFlops || c.expOps !== e.expOps || c.loadBytes !== e.loadBytes) mismatchedTasks++
-      taskTimings.push({ predictedSeconds: planned.seconds, measuredSeconds: result.workerSeconds ?? result.kernelSeconds, steps: c.steps })
+      taskTimings.push({ predictedSeconds: planned.seconds, measuredSeconds: taskSeconds(result), steps: c.steps })
     })
   })
 
   const busySeconds = batchResults.reduce((sum, r) => sum + r.workerSeconds, 0)
+  const waits = batchResults.map((r) => r.waitSeconds)
+  const waitSeconds = waits.every((w): w is number => w !== undefined) ? waits.reduce((sum, w) => sum + w, 0) : undefined
   return {
     wallSeconds,
     workers,
@@ -108,6 +116,7 @@ function summarizeRun(
     tasks: taskTimings.length,
     steps,
     busySeconds,
+    waitSeconds,
     utilization: busySeconds / (workers * wallSeconds),
     countsMatch: mismatchedTasks === 0,
     mismatchedTasks,
@@ -157,3 +166,35 @@ export function warmWorkers(pool: TilePoolService, tasks: ReadonlyArray<TileTask
     })
   )
 }
+
+/** Return a task's measured seconds: the handler's wall time in the worker. */
+export function taskSeconds(result: TileResult): number {
+  const timing = result as { readonly workerSeconds?: number; readonly kernelSeconds: number }
+  return timing.workerSeconds ?? timing.kernelSeconds
+}
+
+/** Tasks per worker in a speed reference measurement. */
+const referenceTasksPerWorker = 3
+
+/**
+ * Measure the machine's current speed on a fixed workload: three 8-step
+ * 64×64 attention tasks (head dim 128, data carried) per worker, all workers at
+ * once. Calibration stores the seconds per task, and validation measures it
+ * again before each case. So a change of the machine's speed since calibration
+ * (a lower clock, other virtual machines on the host) shows as a ratio instead
+ * of as model error.
+ */
+export function measureReferenceTask(pool: TilePoolService, backend: Backend): Effect.Effect<number, TileExecutionError> {
+  return Effect.gen(function* () {
+    const shape = referenceProbe()
+    yield* warmWorkers(pool, [shape.build(1, backend, 0)])
+    const batches = Array.from({ length: pool.workers }, (_, worker) => ({
+      kind: "batch" as const,
+      id: `reference-${worker}`,
+      tasks: Array.from({ length: referenceTasksPerWorker }, (_, index) => shape.build(8, backend, worker * 10 + index))
+    }))
+    const results = yield* Effect.forEach(batches, (batch) => pool.runBatch(batch), { concurrency: "unbounded" })
+    return results.reduce((sum, r) => sum + r.workerSeconds, 0) / (pool.workers * referenceTasksPerWorker)
+  })
+}
+

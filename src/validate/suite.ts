@@ -6,7 +6,7 @@ import type { AttentionShape, Phase } from "../workload/shape.js"
  * that keep each schedule small enough to run whole on a two-core machine in
  * seconds, and the sizes per phase. Options differ from the papers' defaults
  * where those would make a 1k-token case run for minutes on a CPU (NSA's
- * per-position units, MoBA's 4096-token blocks); the schedules are still the
+ * per-position units, MoBA's 4096-token blocks). The schedules are still the
  * variants' own, priced and executed the same way.
  */
 export interface SuiteEntry {
@@ -27,7 +27,7 @@ export const defaultSuite: ReadonlyArray<SuiteEntry> = [
     variant: "nsa",
     shape: { heads: 16, kvHeads: 1, headDim: 64, headDimV: 64, dtype: "bf16" },
     options: { compressBlock: 16, compressStride: 8, selectBlock: 32, selectCount: 4, window: 64 },
-    phases: { prefill: { batch: 1, sizes: [256, 512, 1024] }, decode: { batch: 4, sizes: [2048, 8192] } }
+    phases: { prefill: { batch: 1, sizes: [256, 512, 1024] }, decode: { batch: 16, sizes: [2048, 8192] } }
   },
   {
     variant: "moba",
@@ -39,15 +39,25 @@ export const defaultSuite: ReadonlyArray<SuiteEntry> = [
     variant: "lightning",
     shape: { heads: 4, kvHeads: 4, headDim: 64, headDimV: 64, dtype: "bf16" },
     options: { blockSize: 64 },
-    phases: { prefill: { batch: 1, sizes: [1024, 2048, 4096] }, decode: { batch: 4, sizes: [4096, 65536] } }
+    phases: { prefill: { batch: 1, sizes: [1024, 2048, 4096] }, decode: { batch: 16, sizes: [4096, 65536] } }
   },
   {
     variant: "mla",
     shape: { heads: 16, kvHeads: 16, headDim: 128, headDimV: 128, dtype: "bf16" },
     options: {},
-    phases: { decode: { batch: 1, sizes: [1024, 4096] } }
+    phases: { decode: { batch: 2, sizes: [1024, 4096] } }
   }
 ]
+
+/** Build the entry of a registered variant the default workload does not list: a small GQA shape with the variant's default options. */
+export function genericEntry(variant: VariantId): SuiteEntry {
+  return {
+    variant,
+    shape: { heads: 4, kvHeads: 2, headDim: 128, headDimV: 128, dtype: "bf16" },
+    options: {},
+    phases: { prefill: { batch: 1, sizes: [512, 1024] }, decode: { batch: 4, sizes: [4096] } }
+  }
+}
 
 /** One case of the workload: a variant, phase and size with its full shape. */
 export interface SuiteCase {

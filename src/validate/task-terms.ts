@@ -6,7 +6,7 @@ import { gatingCandidates, type MobaGatingTask } from "../variants/moba/gating-t
 /**
  * The terms of the host's per-task time model, per kind of task. A task's
  * worker time is Σ over terms of (seconds per unit, fitted by calibrate) ×
- * (units the task has), where the units are the schedule's counts for the task
+ * (units the task has). The units are the schedule's counts for the task
  * (ExpectedCounts: tensor FLOPs, exp operations) and its tile shape (steps,
  * rows, elements the kernels write). Each kind's terms follow the kernels it
  * launches, so a term is a cost a kernel really pays.
@@ -15,6 +15,8 @@ export interface TaskTerms {
   /** The model's key: a task kind, or a kind and layout whose kernels differ. */
   readonly model: string
   readonly counts: Readonly<Record<string, number>>
+  /** For tasks that generate their data: bytes per element, to add key elements once the loaded bytes are known. */
+  readonly fillBytesPerElement?: number | undefined
 }
 
 export interface TermModel {
@@ -27,8 +29,9 @@ export interface TermModel {
 export const termModels: Readonly<Record<string, TermModel>> = {
   "attention-forward": {
     model: "attention-forward",
-    terms: ["task", "step", "rowStep", "flop", "score"],
-    form: "task + step·steps + rowStep·rows·steps + flop·tensorFlops + score·expOps (five kernel calls per step: scores, row max, probabilities, row sum, accumulate)"
+    terms: ["task", "step", "rowStep", "flop", "score", "fill"],
+    form:
+      "task + step·steps + rowStep·rows·steps + flop·tensorFlops + score·expOps + fill·elements generated in the worker (five kernel calls per step: scores, row max, probabilities, row sum, accumulate; fill only for tasks with fill coordinates)"
   },
   "lightning-forward": {
     model: "lightning-forward",
@@ -37,8 +40,9 @@ export const termModels: Readonly<Record<string, TermModel>> = {
   },
   "moba-gating": {
     model: "moba-gating",
-    terms: ["task", "step", "flop", "element"],
-    form: "task + step·steps + flop·tensorFlops + element·rows·candidates (one score-kernel call per step; scores gathered and top-k selected per row on the worker's host side)"
+    terms: ["task", "step", "flop", "element", "elementStep"],
+    form:
+      "task + step·steps + flop·tensorFlops + element·rows·candidates + elementStep·rows·candidates·steps (one score-kernel call per step; scores gathered and top-k selected per row in the worker; the float64 reference looks up each block's mean by scanning the steps)"
   },
   "lightning-decode": {
     model: "lightning-decode",
@@ -47,7 +51,7 @@ export const termModels: Readonly<Record<string, TermModel>> = {
   }
 }
 
-/** The model and term counts of a task, from its shape and the counts the schedule prices for it. */
+/** Count a task's terms from its shape and the counts the schedule prices for it. */
 export function taskTerms(task: TileTask, expected: ExpectedCounts): TaskTerms {
   switch (task.kind) {
     case "attention-forward":
@@ -65,7 +69,13 @@ export function taskTerms(task: TileTask, expected: ExpectedCounts): TaskTerms {
 function mobaGatingTerms(task: MobaGatingTask, expected: ExpectedCounts): TaskTerms {
   return {
     model: "moba-gating",
-    counts: { task: 1, step: task.stepStart.length, flop: expected.tensorFlops, element: task.rows * gatingCandidates(task) }
+    counts: {
+      task: 1,
+      step: task.stepStart.length,
+      flop: expected.tensorFlops,
+      element: task.rows * gatingCandidates(task),
+      elementStep: task.rows * gatingCandidates(task) * task.stepStart.length
+    }
   }
 }
 
@@ -73,7 +83,8 @@ function attentionTerms(task: AttentionTileTask, expected: ExpectedCounts): Task
   const steps = task.stepStart.length
   return {
     model: "attention-forward",
-    counts: { task: 1, step: steps, rowStep: task.rows * steps, flop: expected.tensorFlops, score: expected.expOps }
+    counts: { task: 1, step: steps, rowStep: task.rows * steps, flop: expected.tensorFlops, score: expected.expOps, fill: filledElements(task, expected) },
+    fillBytesPerElement: task.fill ? task.elementBytes : undefined
   }
 }
 
@@ -98,8 +109,15 @@ const countedTerms: Readonly<Record<string, keyof ExpectedCounts>> = { flop: "te
  * with what the worker counted.
  */
 export function withCounts(terms: TaskTerms, expected: ExpectedCounts): TaskTerms {
-  const counts = Object.fromEntries(Object.entries(terms.counts).map(([term, count]) => [term, countedTerms[term] ? expected[countedTerms[term]!] : count]))
-  return { model: terms.model, counts }
+  const counts = Object.fromEntries(
+    Object.entries(terms.counts).map(([term, count]) => {
+      if (countedTerms[term]) return [term, expected[countedTerms[term]!]]
+      // A generated task's key elements are its loaded bytes over the element size (see filledElements).
+      if (term === "fill" && count > 0 && terms.fillBytesPerElement) return [term, count + expected.loadBytes / terms.fillBytesPerElement]
+      return [term, count]
+    })
+  )
+  return { model: terms.model, counts, fillBytesPerElement: terms.fillBytesPerElement }
 }
 
 export const noCounts: ExpectedCounts = { tensorFlops: 0, expOps: 0, loadBytes: 0 }
@@ -120,7 +138,7 @@ export function taskRows(task: TileTask): number {
   return task.kind === "lightning-forward" ? task.blockSize : task.rows
 }
 
-/** A key naming the compiled kernels a task needs, so warm-up compiles each once per worker. */
+/** Name the compiled kernels a task needs, so warm-up compiles each once per worker. */
 export function kernelShapeKey(task: TileTask): string {
   if (task.kind === "lightning-forward") return `${task.kind}:${task.layout}:${task.backend}:${task.blockSize}:${task.headDim}/${task.valueWidth}`
   if (task.kind === "moba-gating") return `${task.kind}:${task.backend}:${task.rows}×${task.blockTile}:${task.headDim}`
