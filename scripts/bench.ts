@@ -3,6 +3,7 @@ import { mkdirSync, writeFileSync } from "node:fs"
 import { cpus } from "node:os"
 import { join } from "node:path"
 import { planOperation } from "../src/estimate.js"
+import { clearDensePlanMemo } from "../src/variants/dense/plan.js"
 import { runAttentionTile } from "../src/exec/attention-step.js"
 import { isHeadlessGlAvailable } from "../src/exec/backend.js"
 import { fillRow, TensorId } from "../src/exec/data.js"
@@ -35,12 +36,17 @@ function shapeFor(phase: Phase, seqLen: number): AttentionShape {
   return { ...llama, batch: phase === "decode" ? 8 : 1, seqLenQ: phase === "decode" ? 1 : seqLen, seqLenKV: seqLen }
 }
 
+/** Estimates per second with the planner's memo cleared before each, so every call searches. */
 function benchEstimates() {
   const h100 = loadProfile("h100-sxm")
+  const uncached = (run: () => void) => () => {
+    clearDensePlanMemo()
+    run()
+  }
   const single = {
-    prefill32k: rate(() => planOperation({ variant: "dense", shape: shapeFor("prefill", 32768), phase: "prefill" }, h100)),
-    decode128k: rate(() => planOperation({ variant: "dense", shape: shapeFor("decode", 131072), phase: "decode" }, h100)),
-    train8k: rate(() => planOperation({ variant: "dense", shape: shapeFor("train", 8192), phase: "train" }, h100))
+    prefill32k: rate(uncached(() => planOperation({ variant: "dense", shape: shapeFor("prefill", 32768), phase: "prefill" }, h100))),
+    decode128k: rate(uncached(() => planOperation({ variant: "dense", shape: shapeFor("decode", 131072), phase: "decode" }, h100))),
+    train8k: rate(uncached(() => planOperation({ variant: "dense", shape: shapeFor("train", 8192), phase: "train" }, h100)))
   }
 
   const profiles = shippedProfileIds().map((id) => loadProfile(id))
@@ -48,6 +54,7 @@ function benchEstimates() {
   const seqLens = [4096, 8192, 16384, 32768, 65536, 131072]
   const sweepSize = profiles.length * phases.length * seqLens.length
   const sweep = rate(() => {
+    clearDensePlanMemo()
     for (const profile of profiles) {
       for (const phase of phases) {
         for (const seqLen of seqLens) {
@@ -134,7 +141,9 @@ async function benchPool() {
       Effect.gen(function* () {
         const pool = yield* TilePool
         yield* warmWorkers(pool, [tileTask("webasm", 1)])
-        const batch = Array.from({ length: tasks }, () => tileTask("webasm", 4))
+        // Timing tasks skip the float64 reference, as validation's timed runs do: its
+        // allocation-heavy loops bring garbage-collector threads onto the same 2 cores.
+        const batch = Array.from({ length: tasks }, () => ({ ...tileTask("webasm", 4), reference: false }))
         const meter = new ContentionMeter()
         const started = performance.now()
         yield* Effect.forEach(batch, (task) => pool.run(task), { concurrency: "unbounded" })

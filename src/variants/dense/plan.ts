@@ -77,6 +77,11 @@ export function planDense(request: DenseRequest, device: DeviceRates): DensePlan
 const planMemo = new Map<string, DensePlan>()
 const planMemoLimit = 64
 
+/** Forget remembered plans, so that a benchmark times the search itself. */
+export function clearDensePlanMemo(): void {
+  planMemo.clear()
+}
+
 function searchPlan(request: DenseRequest, device: DeviceRates): DensePlan {
   const kernels = kernelsFor(request, device)
   const rejected: Rejection[] = []
