@@ -7,7 +7,7 @@ import { keyRowElements, type AttentionShape, type Phase } from "../../workload/
 import { priceDense } from "./cost.js"
 import { generations, type KernelGeneration } from "./generations.js"
 import { DenseSchedule } from "./schedule.js"
-import { candidateShapes, residency, type DenseTiling } from "./tiling.js"
+import { candidateShapes, makeTiling, residency, type DenseTiling, type TileShape } from "./tiling.js"
 
 export interface DenseRequest {
   readonly shape: AttentionShape
@@ -112,20 +112,8 @@ function kernelsFor(request: DenseRequest, device: DeviceRates): ReadonlyArray<K
   return device.asyncMma ? ["fa2", "fa3"] : ["fa2"]
 }
 
-function baseTiling(
-  request: DenseRequest,
-  kernel: KernelGeneration,
-  candidate: { blockM: number; blockN: number; stages: number; warps: number }
-): Omit<DenseTiling, "ctasPerSm" | "splits" | "packGqa"> {
-  return {
-    kernel,
-    blockM: candidate.blockM,
-    blockN: candidate.blockN,
-    stages: candidate.stages,
-    warps: candidate.warps,
-    softmaxOverlap: request.softmaxOverlap ?? generations[kernel].softmaxOverlap,
-    backwardMmaEfficiency: request.backwardMmaEfficiency ?? generations[kernel].backwardMmaEfficiency
-  }
+function baseTiling(request: DenseRequest, kernel: KernelGeneration, candidate: TileShape): DenseTiling {
+  return makeTiling(kernel, candidate, { ctasPerSm: 0, splits: 1, packGqa: false }, request)
 }
 
 /**

@@ -1,6 +1,6 @@
 import type { DeviceRates } from "../../hardware/device.js"
 import { formatBytes } from "../../units/index.js"
-import type { KernelGeneration } from "./generations.js"
+import { generations, type KernelGeneration } from "./generations.js"
 
 /**
  * One kernel configuration. Forward/decode: a CTA owns blockM query rows (for
@@ -112,4 +112,34 @@ export function candidateShapes(kernel: KernelGeneration, backward: boolean): Re
     }
   }
   return shapes
+}
+
+/** Tile sizes, stages and warps of a candidate, before placement. */
+export interface TileShape {
+  readonly blockM: number
+  readonly blockN: number
+  readonly stages: number
+  readonly warps: number
+}
+
+/**
+ * A tiling from a candidate shape and its placement, carrying the kernel
+ * generation's fitted softmax overlap and backward efficiency unless overridden.
+ */
+export function makeTiling(
+  kernel: KernelGeneration,
+  candidate: TileShape,
+  placement: { readonly ctasPerSm: number; readonly splits: number; readonly packGqa: boolean },
+  overrides: { readonly softmaxOverlap?: number | undefined; readonly backwardMmaEfficiency?: number | undefined } = {}
+): DenseTiling {
+  return {
+    kernel,
+    blockM: candidate.blockM,
+    blockN: candidate.blockN,
+    stages: candidate.stages,
+    warps: candidate.warps,
+    ...placement,
+    softmaxOverlap: overrides.softmaxOverlap ?? generations[kernel].softmaxOverlap,
+    backwardMmaEfficiency: overrides.backwardMmaEfficiency ?? generations[kernel].backwardMmaEfficiency
+  }
 }

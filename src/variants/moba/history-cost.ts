@@ -6,7 +6,7 @@ import { latencyHidden, l2ResidentFraction } from "../dense/cost.js"
 import { generations, type KernelGeneration } from "../dense/generations.js"
 import { PlanError, tieTolerance, type Rejection } from "../dense/plan.js"
 import { bytesPerElement } from "../dense/schedule.js"
-import { candidateShapes, residency, type DenseTiling } from "../dense/tiling.js"
+import { candidateShapes, makeTiling, residency, type DenseTiling } from "../dense/tiling.js"
 import { HistorySchedule, type HistoryClass, type HistoryScheduleInput } from "./history-schedule.js"
 
 /**
@@ -197,18 +197,7 @@ function forwardShapes(kernel: KernelGeneration, decode: boolean): ReadonlyArray
 }
 
 function tilingOf(kernel: KernelGeneration, candidate: Shape, ctasPerSm: number, splits: number, softmaxOverlap: number | undefined): DenseTiling {
-  return {
-    kernel,
-    blockM: candidate.blockM,
-    blockN: candidate.blockN,
-    stages: candidate.stages,
-    warps: candidate.warps,
-    ctasPerSm,
-    splits,
-    packGqa: false,
-    softmaxOverlap: softmaxOverlap ?? generations[kernel].softmaxOverlap,
-    backwardMmaEfficiency: generations[kernel].backwardMmaEfficiency
-  }
+  return makeTiling(kernel, candidate, { ctasPerSm, splits, packGqa: false }, { softmaxOverlap })
 }
 
 /** Split counts worth pricing: 1, and in decode powers of two up to 128 while one split leaves the GPU under two waves. */

@@ -6,7 +6,7 @@ import type { AttentionShape, Phase } from "../../workload/shape.js"
 import { generations, type KernelGeneration } from "../dense/generations.js"
 import { describeTiling, PlanError, type Rejection } from "../dense/plan.js"
 import { bytesPerElement } from "../dense/schedule.js"
-import { candidateShapes, residency, type DenseTiling } from "../dense/tiling.js"
+import { candidateShapes, makeTiling, residency, type DenseTiling, type TileShape } from "../dense/tiling.js"
 import { CompressedSchedule, compressedQueryRows, type CompressedWorkItem } from "./compressed-schedule.js"
 import { blocksExisting, type NsaGeometry } from "./geometry.js"
 import { classKernel, evenKernel, fitsInL2, sharedKvHbmBytes, type UnpricedClass } from "./pricing.js"
@@ -64,26 +64,8 @@ export function planCompressed(
   return { schedule, tiling: best.tiling, backwardTiling: backwardTiling?.tiling, considered: considered + (backwardTiling?.considered ?? 0) }
 }
 
-function baseTiling(
-  kernel: KernelGeneration,
-  candidate: { blockM: number; blockN: number; stages: number; warps: number },
-  ctasPerSm: number,
-  splits: number,
-  packGqa: boolean
-): DenseTiling {
-  const parameters = generations[kernel]
-  return {
-    kernel,
-    blockM: candidate.blockM,
-    blockN: candidate.blockN,
-    stages: candidate.stages,
-    warps: candidate.warps,
-    ctasPerSm,
-    splits,
-    packGqa,
-    softmaxOverlap: parameters.softmaxOverlap,
-    backwardMmaEfficiency: parameters.backwardMmaEfficiency
-  }
+function baseTiling(kernel: KernelGeneration, candidate: TileShape, ctasPerSm: number, splits: number, packGqa: boolean): DenseTiling {
+  return makeTiling(kernel, candidate, { ctasPerSm, splits, packGqa })
 }
 
 /** Lists the split counts to try: 1, and powers of two up to the compressed key tiles when one split gives under two waves of CTAs. */
