@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Context, Effect, Exit, Layer, Scope } from "effect"
 import { TilePool, tilePoolLayer } from "../../src/exec/pool.js"
+import type { AttentionTileResult } from "../../src/exec/task.js"
 import { makeTask } from "./helpers.js"
 
 // The pool runs the compiled worker in dist/: `npm test` builds before vitest runs.
@@ -15,7 +16,7 @@ describe("tile pool", () => {
       assert.strictEqual(pool.workers, 2)
       assert.strictEqual(result.backend, "webasm")
       assert.strictEqual(result.counted.steps, 2)
-      assert.strictEqual(result.kernelState.acc.length, 8 * 16)
+      assert.strictEqual((result as AttentionTileResult).kernelState.acc.length, 8 * 16)
     }).pipe(Effect.provide(tilePoolLayer({ workers: 2 })))
   )
 

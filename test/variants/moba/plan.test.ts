@@ -8,6 +8,7 @@ import { historyUnion, overlapOfUnion } from "../../../src/variants/moba/blocks.
 import { resolveMoba } from "../../../src/variants/moba/options.js"
 import { planMoba } from "../../../src/variants/moba/plan.js"
 import type { AttentionShape, Phase } from "../../../src/workload/shape.js"
+import type { ScenarioCase } from "../../../src/workload/scenario-schema.js"
 
 const profile = loadProfile("h100-sxm")
 const device = deviceRates(profile, "bf16")
@@ -109,7 +110,7 @@ describe("MoBA plan and cost", () => {
     const { caseShape } = await import("../../../src/runner/scenario-run.js")
 
     const { scenario } = await loadScenario("scenarios/moba-vs-dense.ts")
-    const fixed = scenario.cases.find((c) => c.variant === "moba" && c.options?.fixedSparsity === true)!
+    const fixed = scenario.cases.find((c): c is ScenarioCase => "variant" in c && c.variant === "moba" && c.options?.fixedSparsity === true)!
     const row = planOperation({ variant: "moba", shape: caseShape(scenario, fixed, 8192), phase: fixed.phase, options: fixed.options }, profile)
 
     expect(scenario.hardware).toEqual(["h100-sxm", "a100-sxm-80g"])
