@@ -31,7 +31,7 @@ function gateKernel(backend: Backend, rows: number, blockTile: number, headDim: 
 }
 
 export function runMobaGating(task: MobaGatingTask): MobaGatingResult {
-  const { rows, blockTile, headDim, topK } = task
+  const { rows, blockTile, headDim } = task
   const candidates = gatingCandidates(task)
   const kernel = gateKernel(task.backend, rows, blockTile, headDim)
   const rowLo = new Float32Array(rows)
