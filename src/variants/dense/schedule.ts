@@ -1,18 +1,20 @@
 import { scaleCounts, sumCounts, type WorkCounts } from "../../cost/counts.js"
-import { keyRowElements, type AttentionShape, type Phase } from "../../workload/shape.js"
-import { visibleKeys, visiblePairsInTile } from "../../workload/mask.js"
+import type { AttentionShape, Phase } from "../../workload/shape.js"
 import type { ItemClass, Schedule } from "../schedule.js"
-import { generations, maskFlopsPerScore, rescaleFlopsPerOutputElement, vectorFlopsPerScore } from "./generations.js"
+import { generations } from "./generations.js"
+import { tokenKeySpace, type KeySpace } from "./key-space.js"
 import type { DenseTiling } from "./tiling.js"
+import { forwardWorkCounts, keyStationaryBackwardCounts } from "./work-counts.js"
 
 export type DenseKernelName = "forward" | "combine" | "backward"
 
 /**
  * One CTA. Forward items own query rows [queryStart, queryEnd) of `heads` and
- * keys [keyStart, keyEnd) (the whole sequence unless split-KV). Packed items put
- * every head of a GQA group in the MMA rows: row r is head heads[floor(r / q)],
- * query queryStart + r mod q, with q = queryEnd − queryStart. Backward items own
- * keys [keyStart, keyEnd) of one head and stream the query tiles that see them.
+ * keys [keyStart, keyEnd) of the schedule's key space (all of it unless
+ * split-KV). Packed items put every head of a GQA group in the MMA rows: row r
+ * is head heads[floor(r / q)], query queryStart + r mod q, with
+ * q = queryEnd − queryStart. Backward items own keys [keyStart, keyEnd) of
+ * one head and stream the query tiles that see them.
  */
 export interface DenseWorkItem {
   readonly index: number
@@ -42,7 +44,23 @@ export interface DenseScheduleInput {
   readonly phase: Phase
   readonly tiling: DenseTiling
   readonly backwardTiling?: DenseTiling | undefined
+  /** Keys the items attend; default: the sequence's keys under the shape's mask. */
+  readonly keySpace?: KeySpace | undefined
+  /** Whether the output carries its FP32 log-sum-exp; default: when training, for the backward. */
+  readonly storeLogSumExp?: boolean | undefined
+  /** Grouping of forward items into priced classes; default "query-tile-bands". */
+  readonly classGrouping?: ClassGrouping | undefined
 }
+
+/**
+ * "query-tile-bands": one class per (query tile, split), or per band of query
+ * tiles past maxQueryTileClasses tiles. "equal-work": one class per distinct
+ * (split, tiles, masked tiles, keys loaded, rows), exact at any length. Query
+ * tiles number up to seqLenQ / (blockM / G), while distinct tile counts number
+ * only about keys / blockN, so equal-work grouping keeps pricing fast when the
+ * key space is much shorter than the queries (compressed tokens).
+ */
+export type ClassGrouping = "query-tile-bands" | "equal-work"
 
 /** Rows of one query position range, for a head-packed or plain item. */
 export function itemQueryRows(item: DenseWorkItem): number {
@@ -54,6 +72,9 @@ export class DenseSchedule implements Schedule<DenseWorkItem> {
   readonly phase: Phase
   readonly tiling: DenseTiling
   readonly backwardTiling: DenseTiling | undefined
+  readonly keySpace: KeySpace
+  readonly storeLogSumExp: boolean
+  readonly classGrouping: ClassGrouping
   readonly group: number
   /** Query position tiles per (batch, head) for unpacked items; 1 for packed items. */
   readonly queryTiles: number
@@ -73,6 +94,9 @@ export class DenseSchedule implements Schedule<DenseWorkItem> {
     this.phase = input.phase
     this.tiling = tiling
     this.backwardTiling = input.backwardTiling
+    this.keySpace = input.keySpace ?? tokenKeySpace(shape)
+    this.storeLogSumExp = input.storeLogSumExp ?? this.phase === "train"
+    this.classGrouping = input.classGrouping ?? "query-tile-bands"
     this.group = shape.heads / shape.kvHeads
 
     // Packed items hold every head of a group; the tile height bounds the query rows per item.
@@ -87,7 +111,7 @@ export class DenseSchedule implements Schedule<DenseWorkItem> {
     this.combineItems = tiling.splits > 1 ? shape.batch * itemHeads * this.queryTiles : 0
 
     const backward = this.phase === "train" ? this.backwardTiling : undefined
-    this.keyTilesBackward = backward ? Math.ceil(shape.seqLenKV / backward.blockN) : 0
+    this.keyTilesBackward = backward ? Math.ceil(this.keySpace.keys / backward.blockN) : 0
     this.backwardItems = backward ? shape.batch * shape.heads * this.keyTilesBackward : 0
     this.size = this.forwardItems + this.combineItems + this.backwardItems
     this.classes = this.buildClasses()
@@ -133,7 +157,7 @@ export class DenseSchedule implements Schedule<DenseWorkItem> {
   private combineItem(index: number): DenseWorkItem {
     const local = index - this.forwardItems
     const base = this.forwardItem(local * this.tiling.splits)
-    return { ...base, index, kernel: "combine", split: -1, keyStart: 0, keyEnd: this.shape.seqLenKV }
+    return { ...base, index, kernel: "combine", split: -1, keyStart: 0, keyEnd: this.keySpace.keys }
   }
 
   private backwardItem(index: number): DenseWorkItem {
@@ -153,10 +177,19 @@ export class DenseSchedule implements Schedule<DenseWorkItem> {
       queryStart: 0,
       queryEnd: shape.seqLenQ,
       keyStart,
-      keyEnd: Math.min(shape.seqLenKV, keyStart + tiling.blockN),
+      keyEnd: Math.min(this.keySpace.keys, keyStart + tiling.blockN),
       split: 0,
       rows: tiling.blockN
     }
+  }
+
+  /** Returns the forward items (one per split) whose rows contain query `query` of head `head` in sequence `batch`. */
+  forwardItemsAt(batch: number, head: number, query: number): DenseWorkItem[] {
+    const slot = Math.floor(head / this.headsPerItem)
+    const slots = this.shape.heads / this.headsPerItem
+    const tile = Math.floor(query / this.queryTileRows)
+    const first = ((batch * slots + slot) * this.queryTiles + tile) * this.tiling.splits
+    return Array.from({ length: this.tiling.splits }, (_, split) => this.item(first + split))
   }
 
   private readonly headLists = new Map<number, ReadonlyArray<number>>()
@@ -174,10 +207,11 @@ export class DenseSchedule implements Schedule<DenseWorkItem> {
   /** Keys of split `split`: whole key tiles, shared out as evenly as possible. */
   splitRange(split: number): { keyStart: number; keyEnd: number } {
     const { blockN, splits } = this.tiling
-    const keyTiles = Math.ceil(this.shape.seqLenKV / blockN)
+    const { keys } = this.keySpace
+    const keyTiles = Math.ceil(keys / blockN)
     const first = Math.floor((split * keyTiles) / splits)
     const last = Math.floor(((split + 1) * keyTiles) / splits)
-    return { keyStart: Math.min(this.shape.seqLenKV, first * blockN), keyEnd: Math.min(this.shape.seqLenKV, last * blockN) }
+    return { keyStart: Math.min(keys, first * blockN), keyEnd: Math.min(keys, last * blockN) }
   }
 
   /** The tiles an item processes, in order; tiles the mask hides entirely are skipped. */
@@ -192,8 +226,8 @@ export class DenseSchedule implements Schedule<DenseWorkItem> {
     const steps: TileStep[] = []
     // Tiles are aligned to multiples of blockN from key 0, as the split ranges are.
     for (let start = Math.floor(lo / blockN) * blockN; start < hi; start += blockN) {
-      const end = Math.min(start + blockN, this.shape.seqLenKV)
-      const pairs = visiblePairsInTile(this.shape, item.queryStart, item.queryEnd, start, end)
+      const end = Math.min(start + blockN, this.keySpace.keys)
+      const pairs = this.keySpace.pairs(item.queryStart, item.queryEnd, start, end)
       const full = (item.queryEnd - item.queryStart) * blockN
       steps.push({ start, end, partial: pairs < full })
     }
@@ -206,21 +240,15 @@ export class DenseSchedule implements Schedule<DenseWorkItem> {
     const steps: TileStep[] = []
     for (let start = Math.floor(lo / blockM) * blockM; start < hi; start += blockM) {
       const end = Math.min(start + blockM, this.shape.seqLenQ)
-      const pairs = visiblePairsInTile(this.shape, start, end, item.keyStart, item.keyEnd)
+      const pairs = this.keySpace.pairs(start, end, item.keyStart, item.keyEnd)
       steps.push({ start, end, partial: pairs < blockM * (item.keyEnd - item.keyStart) })
     }
     return steps
   }
 
   /** Queries that see at least one key of a backward item's key range, as [lo, hi). */
-  private backwardQueryRange(item: DenseWorkItem): { lo: number; hi: number } {
-    const { shape } = this
-    if (!shape.causal) return { lo: 0, hi: shape.seqLenQ }
-    const offset = shape.seqLenKV - shape.seqLenQ
-    // Query i sits at key position i + offset and sees keys (position − window, position].
-    const lo = Math.max(0, item.keyStart - offset)
-    const hi = shape.window === undefined ? shape.seqLenQ : Math.min(shape.seqLenQ, item.keyEnd - 1 + shape.window - offset)
-    return { lo, hi: Math.max(lo, hi) }
+  backwardQueryRange(item: DenseWorkItem): { lo: number; hi: number } {
+    return this.keySpace.queriesSeeing(item.keyStart, item.keyEnd)
   }
 
   /** Number of query tiles a backward item processes and the query rows they cover. */
@@ -239,41 +267,36 @@ export class DenseSchedule implements Schedule<DenseWorkItem> {
   }
 
   /**
-   * Forward item: per key tile, S = Q·Kᵀ and O += P·V on rows × blockN, exp of
-   * every score, the vector work of online softmax; loads of the K and V tiles;
-   * once per item the query tile load and the output store (FP32 partial output
-   * and log-sum-exp when split, log-sum-exp too when training).
+   * Forward item: the work of its key tiles (see forwardWorkCounts). The output
+   * is stored at the storage dtype, with its FP32 log-sum-exp when the schedule
+   * stores one, or as an FP32 partial output and log-sum-exp when split.
    */
   private forwardCounts(item: DenseWorkItem): WorkCounts {
     const { shape, tiling } = this
     const s = bytesPerElement(shape)
-    const dk = shape.headDim
     const dv = shape.headDimV
-    const readers = generations[tiling.kernel].readersPerCta(tiling.warps, item.rows)
     const realRows = itemQueryRows(item)
     const { steps, keys, partialSteps } = this.forwardStepSummary(item)
+    return forwardWorkCounts({
+      rows: item.rows,
+      realRows,
+      blockN: tiling.blockN,
+      steps,
+      partialSteps,
+      keys,
+      keyRowElements: this.keySpace.rowElements,
+      pairs: this.forwardPairs(item),
+      headDim: shape.headDim,
+      headDimV: dv,
+      elementBytes: s,
+      readers: generations[tiling.kernel].readersPerCta(tiling.warps, item.rows),
+      outputBytes: tiling.splits > 1 ? realRows * (dv + 1) * 4 : realRows * dv * s + (this.storeLogSumExp ? realRows * 4 : 0)
+    })
+  }
 
-    const scores = steps * item.rows * tiling.blockN
-    const pairs = visiblePairsInTile(shape, item.queryStart, item.queryEnd, item.keyStart, item.keyEnd)
-    const queryBytes = realRows * dk * s
-    const outputBytes = tiling.splits > 1 ? realRows * (dv + 1) * 4 : realRows * dv * s + (this.phase === "train" ? realRows * 4 : 0)
-    const kvBytes = keys * keyRowElements(shape) * s
-    return {
-      tensorFlops: 2 * scores * (dk + dv),
-      usefulFlops: 2 * (dk + dv) * item.heads.length * pairs,
-      expOps: scores,
-      vectorFlops:
-        scores * vectorFlopsPerScore.forward +
-        partialSteps * item.rows * tiling.blockN * maskFlopsPerScore +
-        steps * item.rows * dv * rescaleFlopsPerOutputElement,
-      bytes: {
-        hbm: 0,
-        l2: kvBytes + queryBytes + outputBytes,
-        // Staged K/V tiles written once and read by every consumer; the query tile
-        // staged once and read once per key tile.
-        smem: kvBytes + steps * (item.rows * dk * s + readers * tiling.blockN * (dk + dv) * s) + item.rows * dk * s
-      }
-    }
+  /** Visible (query row, key) pairs of a forward item over all its heads. */
+  forwardPairs(item: DenseWorkItem): number {
+    return this.keySpace.pairs(item.queryStart, item.queryEnd, item.keyStart, item.keyEnd) * item.heads.length
   }
 
   /**
@@ -287,7 +310,7 @@ export class DenseSchedule implements Schedule<DenseWorkItem> {
     return {
       tensorFlops: 2 * scores * (shape.headDim + shape.headDimV),
       expOps: scores,
-      loadBytes: (step.end - step.start) * keyRowElements(shape) * bytesPerElement(shape)
+      loadBytes: (step.end - step.start) * this.keySpace.rowElements * bytesPerElement(shape)
     }
   }
 
@@ -307,21 +330,21 @@ export class DenseSchedule implements Schedule<DenseWorkItem> {
     const endTile = Math.ceil(range.hi / blockN)
     const steps = endTile - firstTile
 
-    const first = visibleKeys(this.shape, item.queryStart)
-    const last = visibleKeys(this.shape, item.queryEnd - 1)
+    const first = this.keySpace.visible(item.queryStart)
+    const last = this.keySpace.visible(item.queryEnd - 1)
     const fullFirstTile = Math.max(firstTile, Math.ceil(last.lo / blockN))
     const fullEndTile = Math.min(endTile, Math.floor(Math.min(first.hi, item.keyEnd) / blockN))
     const fullSteps = first.hi > first.lo ? Math.max(0, fullEndTile - fullFirstTile) : 0
     return {
       steps,
-      keys: Math.min(endTile * blockN, this.shape.seqLenKV) - firstTile * blockN,
+      keys: Math.min(endTile * blockN, this.keySpace.keys) - firstTile * blockN,
       partialSteps: steps - fullSteps
     }
   }
 
   private forwardKeyRange(item: DenseWorkItem): { lo: number; hi: number } {
-    const first = visibleKeys(this.shape, item.queryStart)
-    const last = visibleKeys(this.shape, item.queryEnd - 1)
+    const first = this.keySpace.visible(item.queryStart)
+    const last = this.keySpace.visible(item.queryEnd - 1)
     // Rows that see nothing (queries before the first key) contribute no range.
     const ranges = [first, last].filter((r) => r.hi > r.lo)
     if (ranges.length === 0) return { lo: 0, hi: 0 }
@@ -330,12 +353,12 @@ export class DenseSchedule implements Schedule<DenseWorkItem> {
     return { lo, hi }
   }
 
-  /** Combine item: read every split's FP32 partial output and log-sum-exp, write the output. */
+  /** Combine item: read every split's FP32 partial output and log-sum-exp, write the output (and its log-sum-exp when stored). */
   private combineCounts(item: DenseWorkItem): WorkCounts {
     const { shape, tiling } = this
     const realRows = itemQueryRows(item)
     const partialBytes = tiling.splits * realRows * (shape.headDimV + 1) * 4
-    const outputBytes = realRows * shape.headDimV * bytesPerElement(shape)
+    const outputBytes = realRows * shape.headDimV * bytesPerElement(shape) + (this.storeLogSumExp ? realRows * 4 : 0)
     return {
       tensorFlops: 0,
       usefulFlops: 0,
@@ -345,57 +368,45 @@ export class DenseSchedule implements Schedule<DenseWorkItem> {
     }
   }
 
-  /**
-   * Backward item (one key tile of one head): per query tile, five matrix
-   * products S = Q·Kᵀ, dP = dO·Vᵀ, dV += Pᵀ·dO, dK += dSᵀ·Q, dQ += dS·K, giving
-   * 2·blockM·blockN·(3·dk + 2·dv) FLOPs; exp to recompute P; loads of Q, dO,
-   * log-sum-exp and D; dQ accumulated by FP32 atomics in L2 (read and write).
-   * Once per item: K and V loaded, dK and dV stored.
-   */
+  /** Backward item (one key tile of one head): the query tiles it streams, counted by keyStationaryBackwardCounts. */
   private backwardCounts(item: DenseWorkItem): WorkCounts {
     const { shape } = this
     const tiling = this.backwardTiling!
-    const s = bytesPerElement(shape)
-    const dk = shape.headDim
-    const dv = shape.headDimV
-    const readers = generations[tiling.kernel].readersPerCta(tiling.warps, item.rows)
     const { steps, rows } = this.backwardStepSummary(item)
-    const scores = steps * tiling.blockM * item.rows
-    const pairs = visiblePairsInTile(shape, 0, shape.seqLenQ, item.keyStart, item.keyEnd)
-
-    // Per query row: Q and dO tiles, log-sum-exp and D (4 bytes each), and the FP32
-    // dQ accumulator read and written by atomics.
-    const queryTileBytes = rows * ((dk + dv) * s + 8)
-    const atomicBytes = 2 * rows * dk * 4
-    const keyBytes = (item.keyEnd - item.keyStart) * (dk + dv) * s
-    return {
-      tensorFlops: 2 * scores * (3 * dk + 2 * dv),
-      usefulFlops: 2 * (3 * dk + 2 * dv) * pairs,
-      expOps: scores,
-      vectorFlops: scores * vectorFlopsPerScore.backward,
-      bytes: {
-        hbm: 0,
-        l2: queryTileBytes + atomicBytes + 2 * keyBytes,
-        // Staged Q and dO tiles read by every consumer; dS staged through shared
-        // memory for the dK and dQ products; K and V staged once.
-        smem: queryTileBytes + steps * (readers * tiling.blockM * (dk + dv) * s + 3 * tiling.blockM * item.rows * s) + keyBytes
-      }
-    }
+    return keyStationaryBackwardCounts({
+      keys: item.keyEnd - item.keyStart,
+      blockM: tiling.blockM,
+      blockN: item.rows,
+      steps,
+      queryRows: rows,
+      pairs: this.keySpace.pairs(0, shape.seqLenQ, item.keyStart, item.keyEnd),
+      headDim: shape.headDim,
+      headDimV: shape.headDimV,
+      elementBytes: bytesPerElement(shape),
+      readers: generations[tiling.kernel].readersPerCta(tiling.warps, item.rows)
+    })
   }
 
   private buildClasses(): ReadonlyArray<ItemClass<DenseWorkItem>> {
     const classes: Array<ItemClass<DenseWorkItem>> = []
     const itemGroups = this.shape.batch * (this.shape.heads / this.headsPerItem)
+    const equalWork = this.classGrouping === "equal-work"
+    // Equal-work grouping keeps one band per query tile, so its combine classes are exact as well.
+    const bands = queryTileBands(this.queryTiles, equalWork ? this.queryTiles : maxQueryTileClasses)
 
-    // Forward items with the same query tile and split do the same work in every (batch, head).
-    for (const band of queryTileBands(this.queryTiles)) {
-      for (let split = 0; split < this.tiling.splits; split++) {
-        const itemAt = (tile: number) => this.forwardItem(tile * this.tiling.splits + split)
-        classes.push(this.bandClass("forward", band, itemAt, itemGroups))
+    if (equalWork) {
+      classes.push(...this.equalWorkClasses(itemGroups))
+    } else {
+      // Forward items with the same query tile and split do the same work in every (batch, head).
+      for (const band of bands) {
+        for (let split = 0; split < this.tiling.splits; split++) {
+          const itemAt = (tile: number) => this.forwardItem(tile * this.tiling.splits + split)
+          classes.push(this.bandClass("forward", band, itemAt, itemGroups))
+        }
       }
     }
     if (this.combineItems > 0) {
-      for (const band of queryTileBands(this.queryTiles)) {
+      for (const band of bands) {
         classes.push(this.bandClass("combine", band, (tile) => this.combineItem(this.forwardItems + tile), itemGroups))
       }
     }
@@ -424,9 +435,39 @@ export class DenseSchedule implements Schedule<DenseWorkItem> {
     const first = itemAt(band.first)
     const last = itemAt(band.last)
     const { shape } = this
-    const pairs = visiblePairsInTile(shape, first.queryStart, last.queryEnd, representative.keyStart, representative.keyEnd)
+    const pairs = this.keySpace.pairs(first.queryStart, last.queryEnd, representative.keyStart, representative.keyEnd)
     const usefulFlops = (2 * (shape.headDim + shape.headDimV) * representative.heads.length * pairs) / band.size
     return { kernel, count: itemGroups * band.size, representative, counts: { ...mean, usefulFlops } }
+  }
+
+  /**
+   * Forward classes of equal work: items whose split, tile count, masked tiles,
+   * keys loaded and rows agree take the same time, so they form one class even
+   * where their visible pairs differ. The class's usefulFlops is the mean over
+   * its items, so totals stay exact.
+   */
+  private equalWorkClasses(itemGroups: number): Array<ItemClass<DenseWorkItem>> {
+    const found = new Map<string, { representative: DenseWorkItem; items: number; pairs: number }>()
+    for (let local = 0; local < this.tiling.splits * this.queryTiles; local++) {
+      const item = this.forwardItem(local)
+      const summary = this.forwardStepSummary(item)
+      const key = `${item.split}:${summary.steps}:${summary.partialSteps}:${summary.keys}:${item.rows}:${itemQueryRows(item)}`
+      const entry = found.get(key)
+      if (entry) {
+        entry.items++
+        entry.pairs += this.forwardPairs(item)
+      } else {
+        found.set(key, { representative: item, items: 1, pairs: this.forwardPairs(item) })
+      }
+    }
+
+    const flopsPerPair = 2 * (this.shape.headDim + this.shape.headDimV)
+    return [...found.values()].map(({ representative, items, pairs }) => ({
+      kernel: "forward",
+      count: items * itemGroups,
+      representative,
+      counts: { ...this.counts(representative), usefulFlops: flopsPerPair * (pairs / items) }
+    }))
   }
 }
 
@@ -440,9 +481,9 @@ interface QueryTileBand {
   readonly size: number
 }
 
-/** Consecutive query tiles in at most maxQueryTileClasses bands of near-equal size. */
-function queryTileBands(tiles: number): QueryTileBand[] {
-  const bands = Math.min(tiles, maxQueryTileClasses)
+/** Consecutive query tiles in at most `maxBands` bands of near-equal size. */
+function queryTileBands(tiles: number, maxBands: number): QueryTileBand[] {
+  const bands = Math.min(tiles, maxBands)
   return Array.from({ length: bands }, (_, band) => {
     const first = Math.floor((band * tiles) / bands)
     const end = Math.floor(((band + 1) * tiles) / bands)

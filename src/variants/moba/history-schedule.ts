@@ -1,8 +1,9 @@
 import type { WorkCounts } from "../../cost/counts.js"
 import type { AttentionShape, Phase } from "../../workload/shape.js"
-import { maskFlopsPerScore, generations, rescaleFlopsPerOutputElement, vectorFlopsPerScore } from "../dense/generations.js"
+import { generations, vectorFlopsPerScore } from "../dense/generations.js"
 import { bytesPerElement } from "../dense/schedule.js"
 import type { DenseTiling } from "../dense/tiling.js"
+import { forwardWorkCounts } from "../dense/work-counts.js"
 import { blockOf, historySlots, queryPosition, type HistoryDemand } from "./blocks.js"
 import type { MobaConfig } from "./options.js"
 
@@ -221,37 +222,29 @@ export class HistorySchedule {
   }
 
   /**
-   * Forward item: per key tile S = Q·Kᵀ and O += P·V over blockM × blockN (the
-   * padded rows of a short segment included), exp of every score and the vector
-   * work of online softmax, as the dense forward counts them; the block's K and
-   * V once; the gathered query rows with their 4-byte query index; the partial
-   * output at the storage dtype and its FP32 log-sum-exp for the merge.
+   * Forward item: the dense forward's accounting over blockM × blockN tiles,
+   * the padded rows of a short segment included. The block's K and V load once.
+   * Each gathered query row loads with its 4-byte query index, and the partial
+   * output is stored at the storage dtype with its FP32 log-sum-exp for the merge.
    */
   forwardCounts(realRows: number, keys: number): WorkCounts {
     const { shape, tiling } = this
     const s = bytesPerElement(shape)
-    const dk = shape.headDim
-    const dv = shape.headDimV
-    const rows = tiling.blockM
-    const steps = Math.ceil(keys / tiling.blockN)
-    const readers = generations[tiling.kernel].readersPerCta(tiling.warps, rows)
-    const scores = steps * rows * tiling.blockN
-    const partialSteps = keys % tiling.blockN === 0 ? 0 : 1
-    const kvBytes = keys * (dk + dv) * s
-    const queryBytes = realRows * (dk * s + 4)
-    const outputBytes = realRows * (dv * s + 4)
-    return {
-      tensorFlops: 2 * scores * (dk + dv),
-      usefulFlops: 2 * (dk + dv) * realRows * keys,
-      expOps: scores,
-      vectorFlops:
-        scores * vectorFlopsPerScore.forward + partialSteps * rows * tiling.blockN * maskFlopsPerScore + steps * rows * dv * rescaleFlopsPerOutputElement,
-      bytes: {
-        hbm: 0,
-        l2: kvBytes + queryBytes + outputBytes,
-        smem: kvBytes + steps * (rows * dk * s + readers * tiling.blockN * (dk + dv) * s) + rows * dk * s
-      }
-    }
+    return forwardWorkCounts({
+      rows: tiling.blockM,
+      realRows,
+      blockN: tiling.blockN,
+      steps: Math.ceil(keys / tiling.blockN),
+      partialSteps: keys % tiling.blockN === 0 ? 0 : 1,
+      keys,
+      pairs: realRows * keys,
+      headDim: shape.headDim,
+      headDimV: shape.headDimV,
+      elementBytes: s,
+      readers: generations[tiling.kernel].readersPerCta(tiling.warps, tiling.blockM),
+      outputBytes: realRows * (shape.headDimV * s + 4),
+      extraL2Bytes: realRows * 4
+    })
   }
 
   /**

@@ -2,9 +2,10 @@ import type { WorkCounts } from "../../cost/counts.js"
 import type { AttentionShape, Phase } from "../../workload/shape.js"
 import { generations, type KernelGeneration } from "../dense/generations.js"
 import { bytesPerElement, type TileStep } from "../dense/schedule.js"
+import { forwardWorkCounts } from "../dense/work-counts.js"
 import type { ItemClass, Schedule } from "../schedule.js"
 import { currentBlock, selectedBlockCount, type NsaGeometry } from "./geometry.js"
-import { forwardWorkCounts, queryGradientCounts } from "./tile-counts.js"
+import { queryGradientCounts } from "./tile-counts.js"
 
 /**
  * The selection kernel's configuration. `rows` is the group's G query heads

@@ -6,7 +6,7 @@ import { combineSplits } from "../dense/combine.js"
 import { generations } from "../dense/generations.js"
 import { maskedScore } from "../dense/kernels.js"
 import { checkAttention } from "../dense/sample.js"
-import { bytesPerElement, type DenseWorkItem, type TileStep } from "../dense/schedule.js"
+import { bytesPerElement, type TileStep } from "../dense/schedule.js"
 import { compressedQueryRows, type CompressedWorkItem } from "./compressed-schedule.js"
 import { nsaBranches, type AttendedBranch, type NsaBranch, type NsaData } from "./data.js"
 import { visibleCompressed } from "./geometry.js"
@@ -134,9 +134,9 @@ export class NsaTaskBuilder {
     const { compressed, selection, window } = this.plan
     const position = query + selection.schedule.offset
     let steps = 0
-    for (const item of this.compressedItems(0, 0, query)) steps += compressed!.schedule.forwardStepSummary(item).steps
+    if (compressed) for (const item of compressed.schedule.forwardItemsAt(0, 0, query)) steps += compressed.schedule.forwardStepSummary(item).steps
     for (let split = 0; split < selection.tiling.splits; split++) steps += selection.schedule.summary(position, split, selection.tiling.splits).steps
-    for (const item of this.windowItems(0, 0, query)) steps += window.schedule.forwardStepSummary(item).steps
+    for (const item of window.schedule.forwardItemsAt(0, 0, query)) steps += window.schedule.forwardStepSummary(item).steps
     return steps
   }
 
@@ -173,7 +173,7 @@ export class NsaTaskBuilder {
 
     if (compressed) {
       const rows = padRows(this.group, generations[compressed.tiling.kernel].mmaRows)
-      for (const item of this.compressedItems(batch, kvHead, query)) {
+      for (const item of compressed.schedule.forwardItemsAt(batch, kvHead * this.group, query)) {
         const steps = compressed.schedule.steps(item)
         add("compressed", this.task({
           id: `nsa-gated-compressed-${item.index}-${query}`,
@@ -203,7 +203,7 @@ export class NsaTaskBuilder {
     const windowShape = window.schedule.shape
     const visible = visibleKeys(windowShape, query)
     const windowRows = padRows(this.group, generations[window.tiling.kernel].mmaRows)
-    for (const item of this.windowItems(batch, kvHead, query)) {
+    for (const item of window.schedule.forwardItemsAt(batch, kvHead * this.group, query)) {
       add("window", this.task({
         id: `nsa-gated-window-${item.index}-${query}`,
         rows: windowRows,
@@ -244,32 +244,6 @@ export class NsaTaskBuilder {
         return mergeChecks(checks)
       }
     }
-  }
-
-  /** Returns the compressed schedule's items (one per split) that contain head kvHead·G at `query`. */
-  private compressedItems(batch: number, kvHead: number, query: number): CompressedWorkItem[] {
-    const compressed = this.plan.compressed
-    if (!compressed) return []
-    const schedule = compressed.schedule
-    const head = kvHead * this.group
-    const slot = Math.floor(head / schedule.headsPerItem)
-    const slots = this.shape.heads / schedule.headsPerItem
-    const tile = Math.floor(query / schedule.queryTileRows)
-    const splits = schedule.tiling.splits
-    const first = ((batch * slots + slot) * schedule.queryTiles + tile) * splits
-    return Array.from({ length: splits }, (_, split) => schedule.item(first + split))
-  }
-
-  /** Returns the window schedule's items (one per split) that contain head kvHead·G at `query`. */
-  private windowItems(batch: number, kvHead: number, query: number): DenseWorkItem[] {
-    const schedule = this.plan.window.schedule
-    const head = kvHead * this.group
-    const slot = Math.floor(head / schedule.headsPerItem)
-    const slots = this.shape.heads / schedule.headsPerItem
-    const tile = Math.floor(query / schedule.queryTileRows)
-    const splits = schedule.tiling.splits
-    const first = ((batch * slots + slot) * schedule.queryTiles + tile) * splits
-    return Array.from({ length: splits }, (_, split) => schedule.item(first + split))
   }
 
   private groupRows(batch: number, kvHead: number, position: number, lo: number, hi: number): RowSpec[] {
