@@ -32,6 +32,7 @@ export class NotFoundError extends Data.TaggedError("NotFoundError")<{
 }> {
   override get message(): string {
     const where = this.origin ? ` (from ${this.origin})` : ""
+    if (this.kind.endsWith(" file")) return `${this.kind} "${this.id}"${where} not found; or name a shipped one: ${this.known.join(", ")}`
     return `unknown ${this.kind} "${this.id}"${where}; known: ${this.known.join(", ")}`
   }
 }

@@ -6,7 +6,7 @@ import { basename, dirname, resolve } from "node:path"
 import { tilePoolLayer } from "../exec/pool.js"
 import { decodeProfile, readRawProfile } from "../hardware/load.js"
 import type { HardwareProfile } from "../hardware/profile-schema.js"
-import { writeFilesAtomically } from "../report/write.js"
+import { checkOutputDirectory, writeFilesAtomically } from "../report/write.js"
 import { formatBandwidth, formatSeconds } from "../units/index.js"
 import { calibrate, type CalibrationRun } from "../validate/calibrate.js"
 import { compareCalibrations, type CalibrationComparison } from "../validate/compare-calibrations.js"
@@ -29,6 +29,7 @@ export async function runCalibrate(args: CalibrateArgs, runEffect: <A, E>(effect
   const repeats = parseCount("repeats", args.repeats, "repeats of every measurement")
   const path = resolve(args.out)
   const previous = readPrevious(path)
+  checkOutputDirectory(dirname(path), "--out")
 
   const run = await runEffect(calibrate({ backend, repeats }).pipe(Effect.provide(tilePoolLayer({ workers, backend }))))
   const raw = hostProfileFile(run)

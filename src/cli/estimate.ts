@@ -12,7 +12,7 @@ import { parseOverride } from "../hardware/overrides.js"
 import { executeUnits, type ExecutionCheck } from "../validate/execute.js"
 import { variantIds, variants } from "../variants/registry.js"
 import type { VariantFlag } from "../variants/variant.js"
-import type { AttentionShape, Phase } from "../workload/shape.js"
+import { causalQueryLimit, type AttentionShape, type Phase } from "../workload/shape.js"
 import { formatBytes, formatFlops, formatSeconds } from "../units/index.js"
 import { inputError, parseChoice, parseCount, parseOptionalCount } from "./flags.js"
 
@@ -137,6 +137,7 @@ export function shapeFromArgs(args: EstimateArgs): { shape: AttentionShape; phas
   if (heads % kvHeads !== 0) throw inputError("kv-heads", args["kv-heads"], `a divisor of --heads (${heads}): query heads share KV heads in equal groups`)
   const headDim = parseCount("head-dim", args["head-dim"], "query/key head dimension")
   const queryLen = parseOptionalCount("query-len", args["query-len"], "queries per sequence", true) ?? (phase === "decode" ? 1 : seqLen)
+  if (args.causal && queryLen > seqLen) throw inputError("query-len", args["query-len"], causalQueryLimit(seqLen))
   const shape: AttentionShape = {
     batch: parseCount("batch", args.batch, "sequences per batch"),
     heads,
@@ -180,6 +181,8 @@ export async function runEstimate(args: EstimateArgs, runEffect: <A, E>(effect: 
 function runModelEstimate(args: EstimateArgs): void {
   const phase = parseChoice("phase", args.phase, ["prefill", "decode", "train"] as const)
   const seqLen = parseCount("seq-len", args["seq-len"], "keys per sequence", true)
+  const queryLen = parseOptionalCount("query-len", args["query-len"], "queries per sequence", true)
+  if (queryLen !== undefined && queryLen > seqLen) throw inputError("query-len", args["query-len"], causalQueryLimit(seqLen))
   const model = loadModel(args.model!)
   const overrides = (args.set ?? []).map((text) => parseOverride(text))
   const profile = loadProfile(args.hardware, overrides)
@@ -188,7 +191,7 @@ function runModelEstimate(args: EstimateArgs): void {
       model,
       phase,
       seqLen,
-      queryLen: parseOptionalCount("query-len", args["query-len"], "queries per sequence", true),
+      queryLen,
       batch: parseCount("batch", args.batch, "sequences per batch"),
       dtype: parseChoice("dtype", args.dtype, ["bf16", "fp16", "fp8", "fp32"] as const),
       kernel: args.kernel === undefined ? undefined : parseChoice("kernel", args.kernel, ["fa2", "fa3"] as const)
@@ -215,10 +218,13 @@ function renderModelEstimate(estimate: ModelEstimate): string {
     start = index
   }
   const lines = [
-    `${estimate.name} on ${estimate.hardware}: ${estimate.phase}, batch ${estimate.batch}, ${estimate.queryLen} queries × ${estimate.seqLen} keys, ${estimate.dtype}`,
+    `${estimate.name} on ${estimate.hardware}: ${estimate.phase}, batch ${estimate.batch}, ${countOf(estimate.queryLen, "query", "queries")} × ${countOf(estimate.seqLen, "key", "keys")}, ${estimate.dtype}`,
     `attention time over ${estimate.layers.length} layers: ${formatSeconds(estimate.seconds)} (${Object.entries(estimate.secondsByVariant).map(([variant, seconds]) => `${variant} ${formatSeconds(seconds)}`).join(", ")})`,
     `KV cache: ${estimate.kvCacheBytesPerToken} bytes per token; constant state: ${formatBytes(estimate.stateBytesPerSequence)} per sequence; ` +
       `this batch holds ${formatBytes(estimate.memoryBytes)} of ${formatBytes(estimate.hbmCapacityBytes)} HBM`,
+    ...(estimate.fitsInHbm
+      ? []
+      : [`WARNING: the cache and state alone exceed one ${estimate.hardware}'s HBM; they need at least ${estimate.minimumGpusForCache} GPUs (model weights not counted)`]),
     "",
     table.toString(),
     ""
@@ -239,7 +245,7 @@ export function renderEstimate(estimate: Estimate, validation: ExecutionCheck | 
   const lines = [
     `${estimate.hardware}: ${estimate.variant} ${estimate.phase}, batch ${s.batch}, ${s.heads} heads / ${s.kvHeads} KV heads, head dim ${s.headDim}` +
       (s.headDimV !== s.headDim ? `/${s.headDimV}` : "") +
-      `, ${s.seqLenQ} queries × ${s.seqLenKV} keys${s.causal ? ", causal" : ""}, ${estimate.dtype}` +
+      `, ${countOf(s.seqLenQ, "query", "queries")} × ${countOf(s.seqLenKV, "key", "keys")}${s.causal ? ", causal" : ""}, ${estimate.dtype}` +
       (options ? ` (${options})` : ""),
     `predicted ${formatSeconds(estimate.seconds)}, bound by ${estimate.bound}, ${(estimate.conventionFlopsPerSecond / 1e12).toFixed(1)} TFLOP/s by the FlashAttention convention`,
     `tiling: ${estimate.tiling.description}`,
@@ -279,3 +285,6 @@ export function renderEstimate(estimate: Estimate, validation: ExecutionCheck | 
   }
   return lines.join("\n")
 }
+
+/** `1 query`, `2 queries`. */
+export const countOf = (count: number, singular: string, plural: string): string => `${count} ${count === 1 ? singular : plural}`

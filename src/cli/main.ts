@@ -2,6 +2,7 @@
 import { Cause, Effect, Exit } from "effect"
 import yargs from "yargs"
 import { hideBin } from "yargs/helpers"
+import { InputError } from "../errors.js"
 import { loggingLayer } from "../logging.js"
 import { runCalibrate, type CalibrateArgs } from "./calibrate.js"
 import { estimateOptions, runEstimate, type EstimateArgs } from "./estimate.js"
@@ -28,11 +29,29 @@ function reportError(error: unknown): never {
   process.exit(1)
 }
 
+/** Options that take several values, per command; every other option takes one. */
+const listOptions: Readonly<Record<string, ReadonlyArray<string>>> = {
+  estimate: ["set"],
+  profiles: ["files"],
+  validate: ["variant"]
+}
+
+/** Rejects an option given more than once where it takes one value (yargs would pass an array on). */
+function rejectRepeatedOptions(argv: Record<string, unknown>): void {
+  const command = String((argv._ as unknown[] | undefined)?.[0] ?? "")
+  const allowed = listOptions[command] ?? []
+  for (const [key, value] of Object.entries(argv)) {
+    if (key === "_" || key === "$0" || /[A-Z]/.test(key) || allowed.includes(key) || !Array.isArray(value)) continue
+    throw new InputError({ origin: `--${key}`, issues: [{ path: "", value, expected: `one value: --${key} was given ${value.length} times` }] })
+  }
+}
+
 async function main(): Promise<void> {
   await yargs(hideBin(process.argv))
     .scriptName("attnsim")
     .usage("$0 <command> [options]\n\nPrices attention kernels on GPU profiles and checks them by executing their tiles.")
     .option("verbose", { type: "boolean", default: false, describe: "show debug logs and stack traces" })
+    .middleware(rejectRepeatedOptions)
     .command(
       "estimate",
       "price one attention operation (time in seconds, FLOPs, bytes per memory level)",

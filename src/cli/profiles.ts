@@ -8,7 +8,19 @@ import { formatBandwidth, formatBytes, formatFlopRate, formatHertz } from "../un
 /** List (and validate) the shipped profiles, or validate the given files. */
 export function runProfiles(files: ReadonlyArray<string>, json: boolean): void {
   const references = files.length > 0 ? files : shippedProfileIds()
-  const profiles = references.map((reference) => loadProfile(reference))
+  const profiles: HardwareProfile[] = []
+  const errors: string[] = []
+  for (const reference of references) {
+    try {
+      profiles.push(loadProfile(reference))
+    } catch (error) {
+      if (!(error instanceof Error)) throw error
+      errors.push(error.message)
+    }
+  }
+  // Every file is checked, so one run lists every broken one.
+  if (errors.length === 1) throw new Error(errors[0])
+  if (errors.length > 1) throw new Error(`${errors.length} of ${references.length} profiles are invalid:\n${errors.join("\n")}`)
   if (json) {
     process.stdout.write(JSON.stringify(profiles.map(summary), null, 2) + "\n")
     return

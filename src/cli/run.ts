@@ -1,9 +1,10 @@
 import { Effect } from "effect"
 import { join, resolve } from "node:path"
 import { renderMarkdown } from "../report/markdown.js"
-import { writeFilesAtomically } from "../report/write.js"
+import { checkOutputDirectory, writeFilesAtomically } from "../report/write.js"
 import { runScenario } from "../runner/scenario-run.js"
 import { loadScenario } from "../workload/scenario.js"
+import { countOf } from "./estimate.js"
 import { parseChoice, parseOptionalCount } from "./flags.js"
 
 export interface RunArgs {
@@ -25,9 +26,10 @@ export async function runScenarioCommand(args: RunArgs, runEffect: <A, E>(effect
     ...(workers !== undefined ? { workers } : {}),
     ...(backend !== undefined ? { backend } : {})
   }
+  const dir = resolve(args.out, loaded.name)
+  checkOutputDirectory(dir, "--out")
   const report = await runEffect(runScenario({ ...loaded, scenario: { ...loaded.scenario, execution } }))
 
-  const dir = resolve(args.out, loaded.name)
   const written = writeFilesAtomically(dir, [
     { name: "report.json", content: JSON.stringify(report, null, 2) + "\n" },
     { name: "report.md", content: renderMarkdown(report) }
@@ -35,11 +37,11 @@ export async function runScenarioCommand(args: RunArgs, runEffect: <A, E>(effect
   const summary = report.validationSummary
   if (summary.rowsValidated > 0) {
     process.stdout.write(
-      `${report.rows.length} rows priced; ${summary.tilesExecuted} tiles executed on ${summary.backends.join(", ")}, ` +
+      `${countOf(report.rows.length, "row", "rows")} priced; ${summary.tilesExecuted} tiles executed on ${summary.backends.join(", ")}, ` +
         `max abs error ${summary.maxAbsError.toExponential(2)}, counts ${summary.countsMatch ? "match" : "DO NOT match"}\n`
     )
   } else {
-    process.stdout.write(`${report.rows.length} rows priced (execution disabled)\n`)
+    process.stdout.write(`${countOf(report.rows.length, "row", "rows")} priced (execution disabled)\n`)
   }
   for (const path of written) process.stdout.write(`wrote ${join(args.out, loaded.name, path.split("/").pop()!)}\n`)
 }

@@ -3,6 +3,7 @@ import type { Effect } from "effect"
 import { resolve } from "node:path"
 import { validateHost } from "../validate/host-document.js"
 import { validatePublished } from "../validate/published-validation.js"
+import { checkOutputDirectory } from "../report/write.js"
 import { defaultReportDir, writeValidationReport } from "../validate/report-markdown.js"
 import type { SourceValidation, ValidationDocument } from "../validate/report.js"
 import { formatSeconds } from "../units/index.js"
@@ -28,8 +29,10 @@ export interface ValidateArgs {
 
 export async function runValidate(args: ValidateArgs, runEffect: <A, E>(effect: Effect.Effect<A, E>) => Promise<A>): Promise<void> {
   const command = `attnsim ${process.argv.slice(2).join(" ")}`
-  const document = args.published ? validatePublished(command) : await runEffect(validateHost(hostRequest(args), command))
-  const dir = resolve(defaultReportDir(document.kind, args.out))
+  const request = args.published ? undefined : hostRequest(args)
+  const dir = resolve(defaultReportDir(args.published ? "published" : "host", args.out))
+  checkOutputDirectory(dir, "--out")
+  const document = request === undefined ? validatePublished(command) : await runEffect(validateHost(request, command))
   const written = writeValidationReport(dir, document)
   if (args.json) {
     process.stdout.write(JSON.stringify(document, (_key, value) => (typeof value === "number" && !Number.isFinite(value) ? null : value), 2) + "\n")

@@ -21,14 +21,15 @@ function readdirJson(dir: string): string[] {
  * Resolve a profile reference: a shipped id ("h100-sxm") or a path to a JSON file.
  * Returns the file path, or raises NotFoundError naming the known ids.
  */
-export function resolveProfilePath(reference: string, dir = profilesDir()): string {
+export function resolveProfilePath(reference: string, dir = profilesDir(), origin?: string): string {
+  const from = origin === undefined ? {} : { origin }
   if (reference.endsWith(".json") || reference.includes("/")) {
     const path = resolve(reference)
-    if (!existsSync(path)) throw new NotFoundError({ kind: "hardware profile file", id: reference, known: shippedProfileIds(dir) })
+    if (!existsSync(path)) throw new NotFoundError({ kind: "hardware profile file", id: reference, known: shippedProfileIds(dir), ...from })
     return path
   }
   const path = join(dir, `${reference}.json`)
-  if (!existsSync(path)) throw new NotFoundError({ kind: "hardware profile", id: reference, known: shippedProfileIds(dir) })
+  if (!existsSync(path)) throw new NotFoundError({ kind: "hardware profile", id: reference, known: shippedProfileIds(dir), ...from })
   return path
 }
 
@@ -67,7 +68,9 @@ export function readRawProfile(path: string, dir = profilesDir(), seen: Readonly
   if (typeof parentReference !== "string") {
     throw new InputError({ origin: path, issues: [{ path: "extends", value: parentReference, expected: "a profile id or a path to a profile file" }] })
   }
-  const parentPath = parentReference.endsWith(".json") ? resolve(dirname(path), parentReference) : resolveProfilePath(parentReference, dir)
+  const parentPath = parentReference.endsWith(".json")
+    ? resolveProfilePath(resolve(dirname(path), parentReference), dir, `field extends of ${path}`)
+    : resolveProfilePath(parentReference, dir, `field extends of ${path}`)
   const parent = readRawProfile(parentPath, dir, [...seen, path])
   return mergeProfile(parent, child, path, "") as Record<string, unknown>
 }
@@ -124,7 +127,7 @@ export function decodeProfile(raw: unknown, origin: string): HardwareProfile {
 export function loadProfile(reference: string, overrides: ReadonlyArray<Override> = [], dir = profilesDir()): HardwareProfile {
   const path = resolveProfilePath(reference, dir)
   const raw = readRawProfile(path, dir)
-  const origin = overrides.length > 0 ? `${path} with --set ${overrides.map((o) => o.text).join(", ")}` : path
+  const origin = overrides.length > 0 ? `${path} with ${overrides.map((o) => `${o.origin} ${o.text}`).join(", ")}` : path
   const profile = decodeProfile(applyOverrides(raw, overrides, origin), origin)
   if (!reference.includes("/") && !reference.endsWith(".json") && profile.id !== reference) {
     throw new InputError({ origin: path, issues: [{ path: "id", value: profile.id, expected: `"${reference}", the file's name` }] })

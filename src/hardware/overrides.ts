@@ -5,6 +5,8 @@ export interface Override {
   readonly path: ReadonlyArray<string>
   readonly value: unknown
   readonly text: string
+  /** Where the override was written: "--set", or the file and field that hold it. */
+  readonly origin: string
 }
 
 /** The sources key an override's figure points to. */
@@ -24,7 +26,7 @@ export function parseOverride(text: string, origin = "--set"): Override {
     })
   }
   const valueText = text.slice(equals + 1).trim()
-  return { path: path.split("."), value: parseValue(valueText), text }
+  return { path: path.split("."), value: parseValue(valueText), text, origin }
 }
 
 function parseValue(text: string): unknown {

@@ -1,4 +1,4 @@
-import { Effect } from "effect"
+import { Data, Effect } from "effect"
 import { planOperation, withMeasurements, type Estimate, type PlannedOperation } from "../estimate.js"
 import { tilePoolLayer, type PoolStartError, type TileExecutionError, type TilePool } from "../exec/pool.js"
 import { loadProfile } from "../hardware/load.js"
@@ -78,7 +78,7 @@ export function caseShape(scenario: Scenario, sweep: ScenarioCase, seqLen: numbe
  */
 export function runScenario(loaded: LoadedScenario): Effect.Effect<ScenarioReport, TileExecutionError | PoolStartError> {
   const { scenario } = loaded
-  const overrides = scenario.set.map((text) => parseOverride(text, `${loaded.path}: set`))
+  const overrides = scenario.set.map((text) => parseOverride(text, `${loaded.path} field set:`))
   const hardwareIds = [...new Set([...scenario.hardware, ...scenario.cases.flatMap((sweep) => ("hardware" in sweep && sweep.hardware ? sweep.hardware : []))])]
   const profiles = hardwareIds.map((id) => loadProfile(id, overrides))
   const variantCases = scenario.cases.filter((sweep): sweep is ScenarioCase => "variant" in sweep)
@@ -86,14 +86,22 @@ export function runScenario(loaded: LoadedScenario): Effect.Effect<ScenarioRepor
   const planned = profiles.flatMap((profile) =>
     variantCases
       .filter((sweep) => !sweep.hardware || sweep.hardware.includes(profile.id))
-      .flatMap((sweep) => sweep.seqLens.map((seqLen) => planRow(scenario, profile, sweep, seqLen, loaded.path)))
+      .flatMap((sweep) =>
+        sweep.seqLens.map((seqLen) =>
+          inCase(loaded.path, scenario.cases.indexOf(sweep), `${sweep.variant} ${sweep.phase} at ${seqLen} tokens on ${profile.id}`, () =>
+            planRow(scenario, profile, sweep, seqLen, loaded.path)
+          )
+        )
+      )
   )
   const modelRows = profiles.flatMap((profile) =>
     modelCases.flatMap((sweep) => {
       const model = loadModel(sweep.model)
       return sweep.seqLens.map((seqLen): ModelRow => {
         const batch = sweep.batch ?? scenario.batch
-        const estimate = estimateModel({ model, phase: sweep.phase, seqLen, queryLen: sweep.queryLen, batch, dtype: scenario.dtype, kernel: sweep.kernel }, profile)
+        const estimate = inCase(loaded.path, scenario.cases.indexOf(sweep), `${model.id} ${sweep.phase} at ${seqLen} tokens on ${profile.id}`, () =>
+          estimateModel({ model, phase: sweep.phase, seqLen, queryLen: sweep.queryLen, batch, dtype: scenario.dtype, kernel: sweep.kernel }, profile)
+        )
         return { hardware: profile.id, model: model.id, phase: sweep.phase, seqLen, batch, estimate }
       })
     })
@@ -110,6 +118,27 @@ export function runScenario(loaded: LoadedScenario): Effect.Effect<ScenarioRepor
     yield* Effect.logInfo(`run ${loaded.name} finished`).pipe(Effect.annotateLogs({ scenario: loaded.name }))
     return buildReport(loaded, profiles, done, modelRows)
   })
+}
+
+/** A scenario case that could not be priced: the file, the case and its row, and the cause. */
+export class ScenarioCaseError extends Data.TaggedError("ScenarioCaseError")<{
+  readonly path: string
+  readonly caseIndex: number
+  readonly row: string
+  readonly cause: Error
+}> {
+  override get message(): string {
+    return `${this.path}: cases.${this.caseIndex} (${this.row}): ${this.cause.message}`
+  }
+}
+
+/** Runs `price` for one row of a case, naming the scenario file and case in any error it throws. */
+function inCase<A>(path: string, caseIndex: number, row: string, price: () => A): A {
+  try {
+    return price()
+  } catch (error) {
+    throw new ScenarioCaseError({ path, caseIndex, row, cause: error instanceof Error ? error : new Error(String(error)) })
+  }
 }
 
 interface PlannedRow {

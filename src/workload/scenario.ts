@@ -5,7 +5,8 @@ import { pathToFileURL } from "node:url"
 import { decodeInput } from "../decode.js"
 import { InputError, type FieldIssue } from "../errors.js"
 import { readJsonFile } from "../hardware/load.js"
-import { ScenarioSchema, type Scenario, type ScenarioInput } from "./scenario-schema.js"
+import { ModelCase, ScenarioCase, ScenarioSchema, type Scenario, type ScenarioInput } from "./scenario-schema.js"
+import { causalQueryLimit } from "./shape.js"
 
 export { ScenarioSchema, type Scenario, type ScenarioInput } from "./scenario-schema.js"
 
@@ -27,10 +28,29 @@ export async function loadScenario(reference: string): Promise<LoadedScenario> {
   const path = resolveScenarioPath(reference)
   const raw = await readScenarioSource(path)
   const decoded = decodeInput(ScenarioSchema, raw, path)
-  if (Either.isLeft(decoded)) throw decoded.left
+  if (Either.isLeft(decoded)) {
+    const others = decoded.left.issues.filter((issue) => !/^cases\.\d+(\.|$)/.test(issue.path))
+    throw new InputError({ origin: path, issues: [...others, ...caseIssues(raw)] })
+  }
   const scenario = decoded.right
   checkScenario(scenario, path)
   return { path, name: scenario.name ?? basename(path, extname(path)), scenario }
+}
+
+/**
+ * Decodes each case against the one case kind it is meant to be (a `variant`
+ * case or a `model` case), so the errors are not those of both kinds of the
+ * union together.
+ */
+function caseIssues(raw: unknown): FieldIssue[] {
+  const cases = typeof raw === "object" && raw !== null ? (raw as Record<string, unknown>).cases : undefined
+  if (!Array.isArray(cases)) return []
+  return cases.flatMap((sweep, index) => {
+    const isModelCase = typeof sweep === "object" && sweep !== null && !("variant" in sweep) && typeof (sweep as Record<string, unknown>).model === "string"
+    const decoded: Either.Either<unknown, InputError> = isModelCase ? decodeInput(ModelCase, sweep, "") : decodeInput(ScenarioCase, sweep, "")
+    if (Either.isRight(decoded)) return []
+    return decoded.left.issues.map((issue) => ({ ...issue, path: issue.path ? `cases.${index}.${issue.path}` : `cases.${index}` }))
+  })
 }
 
 function resolveScenarioPath(reference: string): string {
@@ -58,9 +78,15 @@ async function readScenarioSource(path: string): Promise<unknown> {
       module = (await import(pathToFileURL(path).href)) as Record<string, unknown>
     }
   } catch (error) {
-    throw new InputError({ origin: path, issues: [{ path: "", value: undefined, expected: `a module that loads (${(error as Error).message})` }] })
+    throw new InputError({ origin: path, issues: [{ path: "", value: String(error), expected: "a module that loads without throwing" }] })
   }
-  const exported = module.default ?? module.scenario
+  let exported = module.default ?? module.scenario
+  // tsx compiles a .ts file outside an ESM package ("type": "module") to
+  // CommonJS, and importing that wraps the module's exports object once more.
+  if (typeof exported === "object" && exported !== null && (exported as Record<string, unknown>).__esModule === true) {
+    const inner = exported as Record<string, unknown>
+    exported = inner.default ?? inner.scenario
+  }
   if (exported === undefined) {
     throw new InputError({ origin: path, issues: [{ path: "default", value: undefined, expected: "a default export holding the scenario" }] })
   }
@@ -72,6 +98,10 @@ function checkScenario(scenario: Scenario, path: string): void {
     if (!("variant" in sweep)) return []
     const model = sweep.model ?? scenario.model
     if (!model) return [{ path: `cases.${index}.model`, value: undefined, expected: "the layer shape (name, heads, kvHeads, headDim) this case prices, here or at the top level" }]
+    const shortest = Math.min(...sweep.seqLens)
+    if (sweep.causal && sweep.queryLen !== undefined && sweep.queryLen > shortest) {
+      return [{ path: `cases.${index}.queryLen`, value: sweep.queryLen, expected: causalQueryLimit(shortest) }]
+    }
     if (model.heads % model.kvHeads !== 0) {
       const where = sweep.model ? `cases.${index}.model.kvHeads` : "model.kvHeads"
       return [{ path: where, value: model.kvHeads, expected: `a divisor of heads (${model.heads}): query heads share KV heads in equal groups` }]

@@ -43,3 +43,7 @@ export function conventionForwardFlops(shape: AttentionShape): number {
 
 /** Backward is 2.5 × forward by the same convention (five matrix products against two). */
 export const backwardFlopsFactor = 2.5
+
+/** The expectation for a causal query length: bottom-right alignment leaves queries beyond the keys with nothing to attend. */
+export const causalQueryLimit = (seqLen: number): string =>
+  `at most the keys per sequence (${seqLen}) in causal attention: aligned bottom-right, the first queries would see no keys`

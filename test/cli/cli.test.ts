@@ -87,6 +87,33 @@ describe("attnsim estimate", () => {
     expect(estimate.layers).toHaveLength(61)
   })
 
+  it("repeated single-value flag is refused", () => {
+    const { status, stderr } = attnsim("estimate", "--hardware", "h100-sxm", "--hardware", "a100-sxm-80g", "--seq-len", "4k")
+
+    expect(status).not.toBe(0)
+    expect(stderr).toContain("--hardware was given 2 times")
+    expect(stderr).not.toMatch(/\n\s+at /)
+  })
+
+  it("causal queries beyond keys are refused", () => {
+    const { status, stderr } = attnsim("estimate", "--hardware", "h100-sxm", "--causal", "--seq-len", "4k", "--query-len", "8k")
+
+    expect(status).not.toBe(0)
+    expect(stderr).toContain("--query-len")
+    expect(stderr).toContain('"8k"')
+  })
+
+  it("cache beyond HBM is flagged", () => {
+    const args = ["estimate", "--hardware", "h100-sxm", "--model", "minimax-text-01", "--phase", "decode", "--seq-len", "1M", "--batch", "8"]
+    const estimate = JSON.parse(attnsim(...args, "--json").stdout)
+    const text = attnsim(...args).stdout
+
+    expect(estimate.fitsInHbm).toBe(false)
+    expect(estimate.minimumGpusForCache).toBe(Math.ceil(estimate.memoryBytes / estimate.hbmCapacityBytes))
+    expect(estimate.minimumGpusForCache).toBeGreaterThan(1)
+    expect(text).toContain("WARNING")
+  })
+
   it("help states units", () => {
     const { stdout } = attnsim("estimate", "--help")
 
@@ -106,6 +133,49 @@ describe("attnsim run", () => {
     expect(stderr).toContain("broken.json")
     expect(stderr).toContain("batch")
     expect(existsSync(join(dir, "reports", "broken"))).toBe(false)
+  })
+
+  it("misspelled phase gives one line", () => {
+    const path = join(dir, "typo.json")
+    const scenario = { hardware: ["h100-sxm"], model: { name: "x", heads: 8, kvHeads: 2, headDim: 64 }, dtype: "bf16", batch: 1, cases: [{ variant: "dense", phase: "prefil", seqLens: [1024] }] }
+    writeFileSync(path, JSON.stringify(scenario))
+
+    const { status, stderr } = attnsim("run", path, "--out", join(dir, "reports"), "--no-execute")
+
+    expect(status).not.toBe(0)
+    expect(stderr).toContain('cases.0.phase: got "prefil"; expected one of "prefill", "decode", "train"')
+    // The case has a variant, so the errors of the other case kind (a whole model) are not listed.
+    expect(stderr).not.toContain("cases.0.variant")
+    expect(stderr).not.toContain("cases.0.model")
+  })
+
+  it("typescript scenario loads outside a package", () => {
+    const folder = mkdtempSync(join(tmpdir(), "attnsim-ts-"))
+    const path = join(folder, "plain.ts")
+    const scenario = { name: "plain", hardware: ["h100-sxm"], model: { name: "x", heads: 8, kvHeads: 2, headDim: 64 }, dtype: "bf16", batch: 1, cases: [{ variant: "dense", phase: "prefill", seqLens: [1024] }] }
+    writeFileSync(path, `export default ${JSON.stringify(scenario)}\n`)
+
+    const { status, stderr } = attnsim("run", path, "--out", join(dir, "reports"), "--no-execute")
+    rmSync(folder, { recursive: true, force: true })
+
+    expect(stderr).not.toContain("invalid input")
+    expect(status).toBe(0)
+    expect(existsSync(join(dir, "reports", "plain", "report.json"))).toBe(true)
+  })
+
+  it("unwritable output fails before running", () => {
+    const blocker = join(dir, "a-file")
+    writeFileSync(blocker, "")
+    const path = join(dir, "small.json")
+    const scenario = { hardware: ["h100-sxm"], model: { name: "x", heads: 8, kvHeads: 2, headDim: 64 }, dtype: "bf16", batch: 1, cases: [{ variant: "dense", phase: "prefill", seqLens: [1024] }] }
+    writeFileSync(path, JSON.stringify(scenario))
+
+    const { status, stderr } = attnsim("run", path, "--out", join(blocker, "reports"))
+
+    expect(status).not.toBe(0)
+    expect(stderr).toContain("--out")
+    expect(stderr).not.toContain("run small started")
+    expect(stderr).not.toMatch(/\n\s+at /)
   })
 
   it("analytical scenario writes both reports", () => {
@@ -151,5 +221,19 @@ describe("attnsim profiles", () => {
     expect(status).not.toBe(0)
     expect(stderr).toContain("memory.l2.capacity.value")
     expect(stderr).toContain("small-l2.json")
+  })
+
+  it("every broken file is listed", () => {
+    const first = join(dir, "broken-one.json")
+    const second = join(dir, "broken-two.json")
+    writeFileSync(first, "{")
+    writeFileSync(second, JSON.stringify({ extends: "no-such-gpu" }))
+
+    const { status, stderr } = attnsim("profiles", join(packageRoot(), "hardware-profiles", "h100-sxm.json"), first, second)
+
+    expect(status).not.toBe(0)
+    expect(stderr).toContain("2 of 3 profiles are invalid")
+    expect(stderr).toContain("broken-one.json")
+    expect(stderr).toContain('"no-such-gpu" (from field extends of')
   })
 })
