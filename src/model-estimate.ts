@@ -52,6 +52,10 @@ export interface ModelEstimate {
   /** kvCacheBytesPerToken × seqLen × batch + stateBytesPerSequence × batch. */
   readonly memoryBytes: number
   readonly hbmCapacityBytes: number
+  /** Whether memoryBytes fits in one GPU's HBM; model weights and activations are not counted. */
+  readonly fitsInHbm: boolean
+  /** GPUs whose HBM together holds memoryBytes, at the least (weights not counted). */
+  readonly minimumGpusForCache: number
   readonly secondsByVariant: Readonly<Record<string, number>>
   readonly layers: ReadonlyArray<LayerRow>
 }
@@ -108,6 +112,8 @@ export function estimateModel(request: ModelRequest, profile: HardwareProfile): 
   const secondsByVariant: Record<string, number> = {}
   for (const layer of layers) secondsByVariant[layer.variant] = (secondsByVariant[layer.variant] ?? 0) + layer.seconds
 
+  const memoryBytes = kvCacheBytesPerToken * seqLen * batch + stateBytesPerSequence * batch
+  const hbmCapacityBytes = profile.memory.hbm.capacity.value
   return {
     model: model.id,
     name: model.name,
@@ -121,8 +127,10 @@ export function estimateModel(request: ModelRequest, profile: HardwareProfile): 
     seconds: layers.reduce((sum, layer) => sum + layer.seconds, 0),
     kvCacheBytesPerToken,
     stateBytesPerSequence,
-    memoryBytes: kvCacheBytesPerToken * seqLen * batch + stateBytesPerSequence * batch,
-    hbmCapacityBytes: profile.memory.hbm.capacity.value,
+    memoryBytes,
+    hbmCapacityBytes,
+    fitsInHbm: memoryBytes <= hbmCapacityBytes,
+    minimumGpusForCache: Math.ceil(memoryBytes / hbmCapacityBytes),
     secondsByVariant,
     layers
   }

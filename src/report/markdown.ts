@@ -124,7 +124,7 @@ function modelSection(rows: ReadonlyArray<ModelRow>): string[] {
     const byVariant = Object.entries(e.secondsByVariant).map(([variant, seconds]) => `${variant} ${((seconds / e.seconds) * 100).toFixed(0)} %`).join(", ")
     lines.push(
       `| ${row.model} | ${row.hardware} | ${row.phase} | ${row.seqLen} | ${row.batch} | ${formatSeconds(e.seconds)} | ${byVariant} | ` +
-        `${e.kvCacheBytesPerToken} B | ${formatBytes(e.stateBytesPerSequence)} | ${formatBytes(e.memoryBytes)} | ${formatBytes(e.hbmCapacityBytes)} |`
+        `${e.kvCacheBytesPerToken} B | ${formatBytes(e.stateBytesPerSequence)} | ${formatBytes(e.memoryBytes)} | ${formatBytes(e.hbmCapacityBytes)}${e.fitsInHbm ? "" : ` (exceeded: ≥ ${e.minimumGpusForCache} GPUs)`} |`
     )
   }
   return [...lines, ""]

@@ -10,8 +10,9 @@ import type { LayerGroup, ModelSpec } from "./model-schema.js"
  *   qk_nope_head_dim, v_head_dim);
  * - per-layer kinds from `layer_types` ("full_attention", "sliding_attention",
  *   "linear_attention") or MiniMax's `attn_type_list` (0 linear, 1 softmax),
- *   with `sliding_window` for sliding layers;
- * - `torch_dtype` bfloat16 / float16.
+ *   with `sliding_window` for sliding layers, or, without those lists, the
+ *   sliding-window conventions of Mistral, Qwen2 and Gemma 2/3;
+ * - `torch_dtype` (or `dtype`) bfloat16, float16, float32, float8_e4m3fn.
  */
 export function fromHuggingFaceConfig(config: Record<string, unknown>, origin: string): ModelSpec {
   const issues: FieldIssue[] = []
@@ -24,12 +25,20 @@ export function fromHuggingFaceConfig(config: Record<string, unknown>, origin: s
     return value
   }
 
+  if ("n_head" in config && !("num_attention_heads" in config)) {
+    throw new InputError({ origin, issues: [{ path: "num_attention_heads", value: undefined, expected: "a positive integer; GPT-2-style configs (n_head, n_embd, n_layer) are not read, so write num_attention_heads, hidden_size and num_hidden_layers" }] })
+  }
   const layers = integer("num_hidden_layers")
   const heads = integer("num_attention_heads")
   const hidden = integer("hidden_size")
   const kvHeads = integer("num_key_value_heads", heads)
-  const headDim = config.head_dim === undefined || config.head_dim === null ? Math.floor(hidden / heads) : integer("head_dim")
+  const explicitHeadDim = config.head_dim !== undefined && config.head_dim !== null
+  if (issues.length === 0 && !explicitHeadDim && config.kv_lora_rank === undefined && hidden % heads !== 0) {
+    issues.push({ path: "hidden_size", value: hidden, expected: `a multiple of num_attention_heads (${heads}), or an explicit head_dim` })
+  }
+  const headDim = explicitHeadDim ? integer("head_dim") : Math.floor(hidden / heads)
   if (issues.length === 0 && heads % kvHeads !== 0) issues.push({ path: "num_key_value_heads", value: kvHeads, expected: `a divisor of num_attention_heads (${heads})` })
+  const dtype = configDtype(config, issues)
 
   const kinds = layerKinds(config, layers, issues)
   const window = config.sliding_window
@@ -60,10 +69,11 @@ export function fromHuggingFaceConfig(config: Record<string, unknown>, origin: s
     if (last && JSON.stringify({ ...last, count: 0 }) === JSON.stringify({ ...layer, count: 0 })) groups[groups.length - 1] = { ...last, count: last.count + 1 }
     else groups.push({ ...layer, count: 1 })
   }
-  if (issues.length > 0) throw new InputError({ origin, issues })
+  // Each layer kind reads the MLA keys again, so a missing key is listed once per kind.
+  const distinct = issues.filter((issue, index) => issues.findIndex((other) => other.path === issue.path) === index)
+  if (distinct.length > 0) throw new InputError({ origin, issues: distinct })
 
   const modelType = typeof config.model_type === "string" ? config.model_type : "model"
-  const dtype: Dtype | undefined = config.torch_dtype === "float16" ? "fp16" : config.torch_dtype === "bfloat16" ? "bf16" : undefined
   return {
     id: modelType.toLowerCase().replace(/[^a-z0-9._-]/g, "-"),
     name: `${modelType} (from ${origin})`,
@@ -75,6 +85,17 @@ export function fromHuggingFaceConfig(config: Record<string, unknown>, origin: s
 }
 
 type LayerKind = "full" | "sliding" | "linear"
+
+/** Maps `torch_dtype` (or the newer `dtype`) to a dtype the cost model prices; absent means the caller's choice. */
+function configDtype(config: Record<string, unknown>, issues: FieldIssue[]): Dtype | undefined {
+  const key = config.torch_dtype !== undefined ? "torch_dtype" : "dtype"
+  const value = config[key]
+  if (value === undefined || value === null) return undefined
+  const known: Record<string, Dtype> = { bfloat16: "bf16", float16: "fp16", float32: "fp32", float8_e4m3fn: "fp8" }
+  if (typeof value === "string" && value in known) return known[value]
+  issues.push({ path: key, value, expected: `one of ${Object.keys(known).join(", ")}` })
+  return undefined
+}
 
 function layerKinds(config: Record<string, unknown>, layers: number, issues: FieldIssue[]): LayerKind[] {
   const types = config.layer_types
@@ -98,6 +119,18 @@ function layerKinds(config: Record<string, unknown>, layers: number, issues: Fie
       return "full"
     })
   }
-  const sliding = config.use_sliding_window === true && typeof config.sliding_window === "number"
-  return Array.from({ length: layers }, () => (sliding ? "sliding" : "full"))
+  // Without layer_types, transformers' conventions: use_sliding_window false
+  // (Qwen2) turns the window off; a window applies from max_window_layers
+  // onwards (Qwen2), to all but every sliding_window_pattern-th layer
+  // (Gemma 3), to every other layer (Gemma 2) or to all layers (Mistral).
+  const window = config.sliding_window
+  if (config.use_sliding_window === false || typeof window !== "number") return Array.from({ length: layers }, () => "full")
+  const pattern = config.sliding_window_pattern
+  const from = config.max_window_layers
+  return Array.from({ length: layers }, (_, index): LayerKind => {
+    if (typeof from === "number" && config.use_sliding_window === true) return index >= from ? "sliding" : "full"
+    if (typeof pattern === "number" && pattern > 0) return (index + 1) % pattern === 0 ? "full" : "sliding"
+    if (config.model_type === "gemma2") return index % 2 === 0 ? "sliding" : "full"
+    return "sliding"
+  })
 }

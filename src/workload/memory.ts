@@ -1,7 +1,11 @@
 import { elementBytes, type Dtype } from "../hardware/profile-schema.js"
 import type { VariantId } from "../variants/variant.js"
 
-/** Memory one layer keeps per sequence: cache that grows with context, state that does not. */
+/**
+ * Memory one layer keeps per sequence: cache that grows with context, and
+ * state that does not (a linear-attention state, or the last `window` keys and
+ * values of a sliding window, which decode keeps as a ring buffer).
+ */
 export interface LayerMemory {
   /** Bytes cached per token of context (K/V, latents, compressed K/V). */
   readonly kvCacheBytesPerToken: number
@@ -18,10 +22,12 @@ export interface LayerShape {
 
 /**
  * Per-layer memory by variant, at the given dtype.
- * - dense, moba: K and V for every KV head.
+ * - dense, moba: K and V for every KV head; a dense layer with a `window`
+ *   keeps only the last `window` of them, as state.
  * - nsa: each branch has its own keys and values (NSA paper, arXiv 2502.11089,
- *   Section 3): raw K/V for selection and for the sliding window, plus one
- *   compressed K/V per `compressStride` tokens.
+ *   Section 3): raw K/V for selection and one compressed K/V per
+ *   `compressStride` tokens grow with context, and the sliding-window branch
+ *   keeps its last `window` K/V as state.
  * - mla: one latent plus one rotary key per token, shared by all heads.
  * - lightning: nothing per token; a heads × dk × dv state, FP32 unless the
  *   options say otherwise.
@@ -31,11 +37,16 @@ export function layerMemory(variant: VariantId, shape: LayerShape, options: Read
   const kv = shape.kvHeads * (shape.headDim + shape.headDimV) * s
   switch (variant) {
     case "dense":
+      // NOTE: a window layer is counted at its full window even for sequences
+      // shorter than the window, which then hold fewer keys.
+      if (typeof options.window === "number") return { kvCacheBytesPerToken: 0, stateBytesPerSequence: options.window * kv }
+      return { kvCacheBytesPerToken: kv, stateBytesPerSequence: 0 }
     case "moba":
       return { kvCacheBytesPerToken: kv, stateBytesPerSequence: 0 }
     case "nsa": {
       const stride = Number(options.compressStride ?? 16)
-      return { kvCacheBytesPerToken: 2 * kv + kv / stride, stateBytesPerSequence: 0 }
+      const window = Number(options.window ?? 512)
+      return { kvCacheBytesPerToken: kv + kv / stride, stateBytesPerSequence: window * kv }
     }
     case "mla": {
       const latent = Number(options.kvLoraRank ?? 512) + Number(options.ropeDim ?? 64)

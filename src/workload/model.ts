@@ -21,7 +21,8 @@ export function shippedModelIds(dir = modelsDir()): ReadonlyArray<string> {
 
 /**
  * Load a model: a shipped id ("minimax-text-01"), an attnsim model file, or a
- * Hugging Face `config.json` (recognized by its `num_attention_heads`).
+ * Hugging Face `config.json` (recognized by `num_attention_heads`, `model_type`
+ * or `architectures`).
  */
 export function loadModel(reference: string, dir = modelsDir()): ModelSpec {
   const isPath = reference.endsWith(".json") || reference.includes("/")
@@ -30,7 +31,7 @@ export function loadModel(reference: string, dir = modelsDir()): ModelSpec {
     throw new NotFoundError({ kind: isPath ? "model file" : "model", id: reference, known: shippedModelIds(dir) })
   }
   const raw = readJsonFile(path)
-  if (raw !== null && typeof raw === "object" && "num_attention_heads" in raw) {
+  if (raw !== null && typeof raw === "object" && ("num_attention_heads" in raw || "model_type" in raw || "architectures" in raw)) {
     return fromHuggingFaceConfig(raw as Record<string, unknown>, path)
   }
   const decoded = decodeInput(ModelFile, raw, path)

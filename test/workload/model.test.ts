@@ -135,6 +135,40 @@ describe("Hugging Face config", () => {
     ])
   })
 
+  it("mistral window is state, not cache", () => {
+    const model = loadModel(writeJson("mistral.json", { ...llama, model_type: "mistral", sliding_window: 4096 }))
+    const estimate = estimateModel({ model, phase: "decode", seqLen: 32768, batch: 1, dtype: "bf16" }, loadProfile("h100-sxm"))
+
+    expect(model.layers[0]).toMatchObject({ count: 32, options: { window: 4096 } })
+    expect(estimate.kvCacheBytesPerToken).toBe(0)
+    expect(estimate.stateBytesPerSequence).toBe(32 * 4096 * 8 * 256 * 2)
+  })
+
+  it("qwen2 window starts at max_window_layers", () => {
+    const config = { ...llama, model_type: "qwen2", use_sliding_window: true, sliding_window: 2048, max_window_layers: 28 }
+    const model = loadModel(writeJson("qwen2.json", config))
+
+    expect(model.layers.map((g) => [g.count, g.options?.window ?? "full"])).toEqual([
+      [28, "full"],
+      [4, 2048]
+    ])
+  })
+
+  it("disabled window gives full layers", () => {
+    const model = loadModel(writeJson("qwen2-off.json", { ...llama, use_sliding_window: false, sliding_window: 4096 }))
+
+    expect(model.layers).toEqual([expect.objectContaining({ count: 32, variant: "dense" })])
+    expect(model.layers[0]!.options).toBeUndefined()
+  })
+
+  it("unknown torch_dtype is named", () => {
+    expect(() => loadModel(writeJson("f64.json", { ...llama, torch_dtype: "float64" }))).toThrow(/torch_dtype: got "float64"/)
+  })
+
+  it("indivisible hidden size is named", () => {
+    expect(() => loadModel(writeJson("odd.json", { ...llama, hidden_size: 4001 }))).toThrow(/hidden_size: got 4001/)
+  })
+
   it("attn_type_list gives lightning layers", () => {
     const list = [0, 0, 0, 1]
     const model = loadModel(writeJson("minimax.json", { ...llama, num_hidden_layers: 4, attn_type_list: list }))
