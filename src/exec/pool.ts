@@ -1,4 +1,4 @@
-import { Context, Data, Effect, Layer } from "effect"
+import { Context, Data, Effect, Layer, Runtime } from "effect"
 import { existsSync } from "node:fs"
 import { availableParallelism } from "node:os"
 import { join } from "node:path"
@@ -70,8 +70,10 @@ function acquirePool(options: TilePoolOptions) {
       }
       const pool = new Piscina({ filename, minThreads: workers, maxThreads: workers, idleTimeout: 60_000 })
       // Without a listener, a worker that fails to load would crash the process.
+      // The runtime carries the caller's logger, so the line goes where its other logs go (stderr in the CLI).
+      const runtime = yield* Effect.runtime<never>()
       pool.on("error", (error: unknown) => {
-        Effect.runFork(Effect.logError("tile worker failed", error))
+        Runtime.runFork(runtime)(Effect.logError(`tile worker failed: ${(error instanceof Error ? error.message : String(error)).replace(/\s+/g, " ").slice(0, 400)}`))
       })
       yield* Effect.logDebug("tile pool started").pipe(Effect.annotateLogs({ workers, backend }))
       return { pool, open: { value: true } }

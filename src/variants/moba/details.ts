@@ -52,6 +52,11 @@ export function mobaDetails(plan: MobaPlan, device: DeviceRates, measuredPositio
     keysLoadedPerKvHead: Math.min(shape.seqLenKV, (union + 1) * config.blockSize),
     headOverlap: headOverlapDetail(config.overlap, current, slots, phase === "decode" ? group * shape.seqLenQ : group, union, measuredPositions),
     attendedPairsFraction: pairFraction,
+    speedupVsDense: phase === "decode" ? shape.seqLenKV / Math.min(shape.seqLenKV, (union + 1) * config.blockSize) : 1 / pairFraction,
+    speedupVsDenseModel:
+      phase === "decode"
+        ? "K/V tokens loaded per KV head in one step: dense over MoBA (the union of the group's blocks)"
+        : "attended (query, key) pairs: dense causal over MoBA",
     modeledSpeedupVsDense: speedup,
     dense: { seconds: dense.cost.seconds, bound: dense.cost.bound, tiling: dense.tiling, method: dense.method },
     gatingSeconds,
