@@ -155,13 +155,14 @@ export function shapeFromArgs(args: EstimateArgs): { shape: AttentionShape; phas
 export async function runEstimate(args: EstimateArgs, runEffect: <A, E>(effect: Effect.Effect<A, E>) => Promise<A>): Promise<void> {
   if (args.model !== undefined) return runModelEstimate(args)
   const { shape, phase } = shapeFromArgs(args)
-  const overrides = (args.set ?? []).map((text) => parseOverride(text))
+  const overrides = overridesFrom(args)
   const profile = loadProfile(args.hardware, overrides)
   const kernel = args.kernel === undefined ? undefined : parseChoice("kernel", args.kernel, ["fa2", "fa3"] as const)
   const variant = parseChoice("variant", args.variant, variantIds())
   const options = variantOptionsFromArgs(variant, args as unknown as Record<string, unknown>)
   const planned = withFlagNames(variant, () => planOperation({ variant, shape, phase, kernel, options }, profile, "command line"))
 
+  if (!args.execute && args.workers !== undefined) throw inputError("workers", args.workers, "--execute as well: worker threads only run the executed tiles")
   let validation: ExecutionCheck | undefined
   if (args.execute) {
     const backend = parseChoice("backend", args.backend, ["webasm", "cpu", "gl"] as const)
@@ -178,13 +179,23 @@ export async function runEstimate(args: EstimateArgs, runEffect: <A, E>(effect: 
   process.stdout.write(renderEstimate(estimate, validation))
 }
 
+/** Flags that describe one operation; with --model the layer stack sets them, so giving one is an error. */
+const operationFlags = ["variant", "heads", "kv-heads", "head-dim", "head-dim-v", "causal", "window", "execute", "workers"]
+
 function runModelEstimate(args: EstimateArgs): void {
+  const given = process.argv.slice(2).map((arg) => arg.replace(/^--(no-)?/, "").split("=")[0])
+  const variantFlags = process.argv.slice(2).filter((arg) => /^--(nsa|moba|lightning|mla)-/.test(arg))
+  const conflicting = [...operationFlags.filter((flag) => given.includes(flag)).map((flag) => `--${flag}`), ...variantFlags.map((arg) => arg.split("=")[0]!)]
+  if (conflicting.length > 0) {
+    const flag = conflicting[0]!.slice(2)
+    throw inputError(flag, (args as unknown as Record<string, unknown>)[flag], `no ${conflicting.join(", ")} with --model: the model's layers set each layer's variant and shape (price one operation without --model)`)
+  }
   const phase = parseChoice("phase", args.phase, ["prefill", "decode", "train"] as const)
   const seqLen = parseCount("seq-len", args["seq-len"], "keys per sequence", true)
   const queryLen = parseOptionalCount("query-len", args["query-len"], "queries per sequence", true)
   if (queryLen !== undefined && queryLen > seqLen) throw inputError("query-len", args["query-len"], causalQueryLimit(seqLen))
   const model = loadModel(args.model!)
-  const overrides = (args.set ?? []).map((text) => parseOverride(text))
+  const overrides = overridesFrom(args)
   const profile = loadProfile(args.hardware, overrides)
   const estimate = estimateModel(
     {
@@ -288,3 +299,9 @@ export function renderEstimate(estimate: Estimate, validation: ExecutionCheck | 
 
 /** `1 query`, `2 queries`. */
 export const countOf = (count: number, singular: string, plural: string): string => `${count} ${count === 1 ? singular : plural}`
+
+/** Parses the --set overrides; a bare --set with nothing after it is an error, not "no overrides". */
+function overridesFrom(args: EstimateArgs) {
+  if (args.set !== undefined && args.set.length === 0) throw inputError("set", "", 'path=value, for example memory.hbm.bandwidth="6 TB/s"')
+  return (args.set ?? []).map((text) => parseOverride(text))
+}

@@ -114,6 +114,14 @@ describe("attnsim estimate", () => {
     expect(text).toContain("WARNING")
   })
 
+  it("shape flag with --model is refused", () => {
+    const { status, stderr } = attnsim("estimate", "--hardware", "h100-sxm", "--model", "nsa-27b", "--seq-len", "8k", "--heads", "8")
+
+    expect(status).not.toBe(0)
+    expect(stderr).toContain("--heads")
+    expect(stderr).toContain("--model")
+  })
+
   it("help states units", () => {
     const { stdout } = attnsim("estimate", "--help")
 
