@@ -49,7 +49,7 @@ export interface GenerationParameters {
  */
 export const fitted = {
   fa2: { softmaxOverlap: 0.539, backwardMmaEfficiency: 0.782 },
-  fa3: { softmaxOverlap: 0.49 }
+  fa3: { softmaxOverlap: 0.47 }
 } as const
 
 export const generations: Record<KernelGeneration, GenerationParameters> = {

@@ -18,6 +18,14 @@ export interface DenseRequest {
   readonly softmaxOverlap?: number | undefined
   /** Replaces the generation's fitted backward MMA efficiency, likewise. */
   readonly backwardMmaEfficiency?: number | undefined
+  /**
+   * True when a kernel of the caller merges the split-KV partials instead of
+   * the combine kernel. The search then compares tilings without the combine
+   * kernel and keeps the best tiling of every split count in
+   * DensePlan.forwardBySplits, because the caller's merge cost depends on the
+   * split count. `cost` still lists the combine kernel.
+   */
+  readonly fusedCombine?: boolean | undefined
 }
 
 /** A tiling the planner did not keep, and why. */
@@ -36,6 +44,8 @@ export interface DensePlan {
   readonly rejected: ReadonlyArray<Rejection>
   /** Legal tilings ranked; those whose lower bound could not win were not priced exactly. */
   readonly considered: number
+  /** With `fusedCombine`: the forward tiling kept for each split count the search tried. */
+  readonly forwardBySplits?: ReadonlyMap<number, DenseTiling> | undefined
 }
 
 /** No legal tiling exists, or the requested kernel cannot run on the device. */
@@ -96,7 +106,8 @@ function searchPlan(request: DenseRequest, device: DeviceRates): DensePlan {
     schedule,
     cost: priceDense(schedule, device),
     rejected,
-    considered: forward.considered + (backward?.considered ?? 0)
+    considered: forward.considered + (backward?.considered ?? 0),
+    forwardBySplits: forward.bySplits
   }
 }
 
@@ -117,12 +128,13 @@ function baseTiling(request: DenseRequest, kernel: KernelGeneration, candidate: 
 }
 
 /**
- * Relative time within which a tiling counts as equally fast as the fastest one.
- * Among those, the one that keeps the memory levels least busy (HBM + L2 +
- * shared-memory time) wins: it leaves bandwidth to concurrent work and depends
- * least on the reuse assumptions, which is why real kernels pick large tiles.
+ * Relative time within which a tiling counts as equally fast as the fastest
+ * one; among those, the one that keeps the memory levels least busy (HBM + L2
+ * + shared-memory time) wins. It is 0, so planners keep the fastest tiling: a
+ * tolerance would let a faster device pick a lighter but slower tiling, and
+ * raising a rate must never make an estimate slower.
  */
-export const tieTolerance = 0.01
+export const tieTolerance = 0
 
 interface Candidate {
   readonly tiling: DenseTiling
@@ -172,6 +184,7 @@ function priceContenders(contenders: ReadonlyArray<Contender>, fastestSoFar = Nu
 interface SearchResult {
   readonly best: DenseTiling
   readonly considered: number
+  readonly bySplits?: ReadonlyMap<number, DenseTiling> | undefined
 }
 
 function searchForward(request: DenseRequest, device: DeviceRates, kernels: ReadonlyArray<KernelGeneration>, rejected: Rejection[]): SearchResult {
@@ -179,13 +192,19 @@ function searchForward(request: DenseRequest, device: DeviceRates, kernels: Read
   const group = shape.heads / shape.kvHeads
   const priced: Candidate[] = []
   let considered = 0
+  const fused = request.fusedCombine === true
+  // With a fused combine, each split count is a search of its own.
+  const contendersBySplits = new Map<number, Contender[]>()
+  const comparedSeconds = (cost: CostBreakdown): number => (fused ? cost.kernels.filter((k) => k.name !== "combine").reduce((sum, k) => sum + k.seconds, 0) : cost.seconds)
 
   // Generations in order of a bound that needs no schedule; a generation whose
   // bound is already beyond the tie window of the fastest tiling is skipped.
+  // A fused search needs the best tiling of every split count, not only the
+  // fastest overall, so it skips no generation.
   const ordered = [...kernels].sort((a, b) => generationBound(request, device, a) - generationBound(request, device, b))
   for (const kernel of ordered) {
     const fastest = priced.reduce((min, c) => Math.min(min, c.seconds), Number.POSITIVE_INFINITY)
-    if (generationBound(request, device, kernel) > fastest * (1 + tieTolerance)) continue
+    if (!fused && generationBound(request, device, kernel) > fastest * (1 + tieTolerance)) continue
 
     const contenders: Contender[] = []
     for (const candidate of candidateShapes(kernel, false)) {
@@ -200,22 +219,38 @@ function searchForward(request: DenseRequest, device: DeviceRates, kernels: Read
         for (const splits of splitCounts(request, device, { ...base, ctasPerSm: fit.ctasPerSm, splits: 1, packGqa })) {
           const tiling: DenseTiling = { ...base, ctasPerSm: fit.ctasPerSm, splits, packGqa }
           const schedule = new DenseSchedule({ shape, phase: phase === "train" ? "prefill" : phase, tiling })
-          contenders.push({
-            bound: priceDense(schedule, device, "lower-bound").seconds,
+          const contender: Contender = {
+            bound: comparedSeconds(priceDense(schedule, device, "lower-bound")),
             exact: () => {
               const cost = priceDense(schedule, device)
-              return { tiling, seconds: cost.seconds, memorySeconds: memorySeconds(cost.resourceSeconds) }
+              return { tiling, seconds: comparedSeconds(cost), memorySeconds: memorySeconds(cost.resourceSeconds) }
             }
-          })
+          }
+          contenders.push(contender)
+          if (fused) contendersBySplits.set(splits, [...(contendersBySplits.get(splits) ?? []), contender])
         }
       }
     }
     considered += contenders.length
-    priced.push(...priceContenders(contenders, fastest))
+    if (!fused) priced.push(...priceContenders(contenders, fastest))
   }
-  const best = pickBest(priced)
+  if (!fused) {
+    const best = pickBest(priced)
+    if (!best) throw noLegalTiling(device, rejected)
+    return { best: best.tiling, considered }
+  }
+
+  const bySplits = new Map<number, DenseTiling>()
+  const winners: Candidate[] = []
+  for (const [splits, contenders] of [...contendersBySplits].sort((a, b) => a[0] - b[0])) {
+    const winner = pickBest(priceContenders(contenders))
+    if (!winner) continue
+    bySplits.set(splits, winner.tiling)
+    winners.push(winner)
+  }
+  const best = pickBest(winners)
   if (!best) throw noLegalTiling(device, rejected)
-  return { best: best.tiling, considered }
+  return { best: best.tiling, considered, bySplits }
 }
 
 /**

@@ -119,7 +119,9 @@ interface Priced {
 
 /**
  * Chooses the history kernel's tiling. Every legal tile shape of every allowed
- * generation is priced exactly. Decode uses the MMA-height row tiles and adds
+ * generation is priced exactly, together with `mergeSeconds(splits)`: the
+ * log-sum-exp merge that reads the history's partial outputs, whose work grows
+ * with the split count. Decode uses the MMA-height row tiles and adds
  * split-KV inside the block when the CTAs would not fill two waves. The
  * fastest wins, and within the dense planner's tie tolerance the one with the
  * least memory time. Training then chooses the backward tiling the same way.
@@ -129,6 +131,7 @@ export function searchHistory(
   device: DeviceRates,
   kernels: ReadonlyArray<KernelGeneration>,
   decodeUnionBlocks: number,
+  mergeSeconds: (splits: number) => number,
   rejected: Rejection[],
   softmaxOverlap?: number | undefined
 ): HistorySearch {
@@ -146,7 +149,7 @@ export function searchHistory(
         const tiling = { ...base, splits }
         const schedule = new HistorySchedule({ ...input, phase: input.phase === "train" ? "prefill" : input.phase, tiling })
         const [cost] = priceHistory(schedule, device, decodeUnionBlocks)
-        forward.push({ tiling, seconds: cost!.seconds, memorySeconds: memorySeconds(cost!) })
+        forward.push({ tiling, seconds: cost!.seconds + mergeSeconds(splits), memorySeconds: memorySeconds(cost!) })
       }
     }
   }

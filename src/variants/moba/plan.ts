@@ -106,11 +106,12 @@ export function planMoba(request: MobaRequest, config: MobaConfig, device: Devic
   if (demand.total > 0) {
     let generationsAllowed: ReadonlyArray<KernelGeneration> = device.asyncMma ? ["fa2", "fa3"] : ["fa2"]
     if (request.kernel) generationsAllowed = [request.kernel]
-    const search = searchHistory({ shape, phase, config, demand, selection }, device, generationsAllowed, decodeUnionBlocks, rejected)
+    const merge = (splits: number): KernelCost => priceKernel(mergeKernel(shape, phase, mergeDemand(shape, config, splits), device), device)
+    const search = searchHistory({ shape, phase, config, demand, selection }, device, generationsAllowed, decodeUnionBlocks, (splits) => merge(splits).seconds, rejected)
     history = search.schedule
     considered += search.considered
     for (const kernel of priceHistory(history, device, decodeUnionBlocks)) add(kernel, "attention")
-    add(priceKernel(mergeKernel(shape, phase, mergeDemand(shape, config, history.tiling.splits), device), device), "attention")
+    add(merge(history.tiling.splits), "attention")
     if (phase === "train" && selection === "per-head") {
       add(priceKernel(historyGqaReduceKernel(shape, config, history.segments.length, device), device), "attention")
     }

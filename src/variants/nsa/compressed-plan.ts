@@ -15,28 +15,48 @@ export interface CompressedPlan {
   readonly schedule: CompressedSchedule
   readonly tiling: DenseTiling
   readonly backwardTiling?: DenseTiling | undefined
+  /** The selection-scoring kernels planned for this tiling. Undefined when the search did not ask for them. */
+  readonly scores: ScorePlan | undefined
   readonly considered: number
+}
+
+export interface CompressedSearch {
+  readonly shape: AttentionShape
+  readonly geometry: NsaGeometry
+  readonly phase: Phase
+  readonly kernels: ReadonlyArray<KernelGeneration>
+  /** Whether the operation runs the selection-scoring kernels, which take this branch's kernel generation and split count. */
+  readonly scored: boolean
 }
 
 /**
  * Chooses the compression branch's tiling: FlashAttention-2/3 tile shapes that
  * fit the device, GQA packing, and split-KV where one split leaves the GPU
- * under two waves (not in training). Each candidate is priced exactly with its
- * forward kernel plus the split partials its combine reads back. Returns
- * undefined when the sequence is shorter than one compression block.
+ * under two waves (not in training). Each candidate is priced with every
+ * kernel whose cost its tiling sets: the forward kernel, the split-KV combine
+ * and, when `scored`, the best selection-scoring kernels for its generation
+ * and split count (a split adds the `select-topk` launch). Returns undefined
+ * when the sequence is shorter than one compression block.
  */
-export function planCompressed(
-  shape: AttentionShape,
-  geometry: NsaGeometry,
-  phase: Phase,
-  kernels: ReadonlyArray<KernelGeneration>,
-  device: DeviceRates,
-  rejected: Rejection[]
-): CompressedPlan | undefined {
+export function planCompressed(search: CompressedSearch, device: DeviceRates, rejected: Rejection[]): CompressedPlan | undefined {
+  const { shape, geometry, phase, kernels } = search
   const probe = new CompressedSchedule({ shape, geometry, phase: "prefill", tiling: baseTiling("fa2", { blockM: 64, blockN: 64, stages: 1, warps: 4 }, 1, 1, false) })
   if (probe.tokens === 0) return undefined
 
   const group = shape.heads / shape.kvHeads
+  // The scoring search depends on the candidate only through its generation and split count.
+  const scorePlans = new Map<string, ScorePlan>()
+  const scoresFor = (tiling: DenseTiling): ScorePlan | undefined => {
+    if (!search.scored) return undefined
+    const key = `${tiling.kernel}/${tiling.splits}`
+    let scores = scorePlans.get(key)
+    if (!scores) {
+      scores = searchScores(shape, geometry, phase, tiling, device)
+      scorePlans.set(key, scores)
+    }
+    return scores
+  }
+
   let best: { tiling: DenseTiling; seconds: number } | undefined
   let considered = 0
   for (const kernel of kernels) {
@@ -49,9 +69,10 @@ export function planCompressed(
       for (const packGqa of group > 1 ? [false, true] : [false]) {
         for (const splits of splitCounts(shape, geometry, phase, baseTiling(kernel, candidate, fit.ctasPerSm, 1, packGqa), device)) {
           const tiling = baseTiling(kernel, candidate, fit.ctasPerSm, splits, packGqa)
-          const schedule = new CompressedSchedule({ shape, geometry, phase: phase === "train" ? "prefill" : phase, tiling })
+          const schedule = new CompressedSchedule({ shape, geometry, phase, tiling })
           considered++
-          const seconds = priceCompressedForward(schedule, device).seconds + combineReadSeconds(schedule, device)
+          const combine = priceCompressedCombine(schedule, device)
+          const seconds = priceCompressedForward(schedule, device).seconds + (combine?.seconds ?? 0) + (scoresFor(tiling)?.seconds ?? 0)
           if (!best || seconds < best.seconds * (1 - 1e-9)) best = { tiling, seconds }
         }
       }
@@ -61,7 +82,13 @@ export function planCompressed(
 
   const backwardTiling = phase === "train" ? searchBackward(shape, geometry, best.tiling.kernel, device, rejected) : undefined
   const schedule = new CompressedSchedule({ shape, geometry, phase, tiling: best.tiling, backwardTiling: backwardTiling?.tiling })
-  return { schedule, tiling: best.tiling, backwardTiling: backwardTiling?.tiling, considered: considered + (backwardTiling?.considered ?? 0) }
+  return {
+    schedule,
+    tiling: best.tiling,
+    backwardTiling: backwardTiling?.tiling,
+    scores: scoresFor(best.tiling),
+    considered: considered + (backwardTiling?.considered ?? 0)
+  }
 }
 
 function baseTiling(kernel: KernelGeneration, candidate: TileShape, ctasPerSm: number, splits: number, packGqa: boolean): DenseTiling {
@@ -77,13 +104,6 @@ function splitCounts(shape: AttentionShape, geometry: NsaGeometry, phase: Phase,
   const counts = [1]
   for (let splits = 2; splits <= Math.min(128, keyTiles); splits *= 2) counts.push(splits)
   return counts
-}
-
-/** Returns the time to read back the split partials at HBM bandwidth: what splitting adds to the combine step. */
-function combineReadSeconds(schedule: CompressedSchedule, device: DeviceRates): number {
-  if (schedule.tiling.splits <= 1) return 0
-  const rows = schedule.shape.batch * schedule.shape.heads * schedule.shape.seqLenQ
-  return (schedule.tiling.splits * rows * (schedule.shape.headDimV + 1) * 4) / device.hbmBytesPerSecond
 }
 
 function searchBackward(
@@ -225,16 +245,15 @@ const topKFlopsPerBlock = (g: NsaGeometry): number => 2 * Math.ceil(Math.log2(g.
  * positions and writes their indices. With split-KV (the compressed
  * attention's split count) each split writes partial block sums, and
  * `select-topk` merges them and picks. The tile shape is searched on its own,
- * within the compressed attention's kernel generation.
+ * within the generation and split count of the `compressed` tiling.
  */
-export function planSelectionScores(compressed: CompressedPlan, device: DeviceRates): ScorePlan {
-  const { shape, geometry } = compressed.schedule
+function searchScores(shape: AttentionShape, geometry: NsaGeometry, phase: Phase, compressed: DenseTiling, device: DeviceRates): ScorePlan {
   let best: ScorePlan | undefined
-  for (const candidate of candidateShapes(compressed.tiling.kernel, false)) {
+  for (const candidate of candidateShapes(compressed.kernel, false)) {
     const fit = residency({ ...candidate, headDim: shape.headDim, headDimV: 0, elementBytes: device.elementBytes }, device)
     if (typeof fit === "string") continue
-    const tiling: DenseTiling = { ...compressed.tiling, ...candidate, ctasPerSm: fit.ctasPerSm, packGqa: true }
-    const schedule = new CompressedSchedule({ shape, geometry, phase: compressed.schedule.phase === "decode" ? "decode" : "prefill", tiling })
+    const tiling: DenseTiling = { ...compressed, ...candidate, ctasPerSm: fit.ctasPerSm, packGqa: true }
+    const schedule = new CompressedSchedule({ shape, geometry, phase: phase === "decode" ? "decode" : "prefill", tiling })
     const kernels = priceScores(schedule, device)
     const seconds = kernels.reduce((sum, k) => sum + k.seconds, 0)
     if (!best || seconds < best.seconds * (1 - 1e-9)) best = { tiling, kernels, seconds }

@@ -15,6 +15,8 @@ import { describeSelectionTiling, SelectionSchedule, type SelectionTiling, type 
 export interface SelectionPlan {
   readonly schedule: SelectionSchedule
   readonly tiling: SelectionTiling
+  /** Seconds the search compared: the forward kernel, `consumerSeconds` and, in training, the backward kernels. */
+  readonly seconds: number
   readonly considered: number
 }
 
@@ -25,6 +27,13 @@ export interface SelectionSearch {
   readonly kernels: ReadonlyArray<KernelGeneration>
   /** Key-tile widths to try; by default those of 16, 32, 64, 128 that divide l'. */
   readonly blockNs?: ReadonlyArray<number> | undefined
+  /**
+   * Seconds of the kernel that reads this branch's output when the forward
+   * kernel writes it as `splits` partials (1: unsplit). The NSA plan passes
+   * its final combine-gate kernel, which merges the partials. Absent means
+   * the caller prices the forward kernel alone.
+   */
+  readonly consumerSeconds?: ((splits: number) => number) | undefined
 }
 
 /** Smallest key tile an MMA can take (the k dimension of a 16-bit P·V product). */
@@ -36,18 +45,47 @@ export function selectionBlockNs(g: NsaGeometry): ReadonlyArray<number> {
   return dividing.length > 0 ? dividing : [minimumBlockN]
 }
 
+/** A legal selection tiling with the seconds of the kernels whose cost it sets, apart from the consumer of its output. */
+export interface SelectionCandidate {
+  readonly tiling: SelectionTiling
+  /** The forward kernel and, in training, the backward kernels. */
+  readonly seconds: number
+}
+
 /**
  * Chooses the group-centric selection kernel's tiling: the MMA generation
  * (which sets the row padding of the G heads), key tile and pipeline stages.
  * Where one CTA per position leaves the GPU under two waves (not in
- * training), it also tries split-KV over the selected blocks. Candidates are
- * priced exactly.
+ * training), it also tries split-KV over the selected blocks. Each candidate
+ * is priced with every kernel whose cost its tiling sets: the forward kernel,
+ * the kernel that reads its output (`consumerSeconds`) and, in training, the
+ * backward kernels.
  */
 export function planSelection(search: SelectionSearch, device: DeviceRates, rejected: Rejection[]): SelectionPlan {
+  return pickSelection(search, priceSelectionCandidates(search, device, rejected))
+}
+
+/**
+ * Picks the fastest of `candidates` (from priceSelectionCandidates with the
+ * same search) with `search.consumerSeconds` added. Callers that try several
+ * consumers price the candidates once.
+ */
+export function pickSelection(search: SelectionSearch, candidates: ReadonlyArray<SelectionCandidate>): SelectionPlan {
+  let best: { tiling: SelectionTiling; seconds: number } | undefined
+  for (const candidate of candidates) {
+    const seconds = candidate.seconds + (search.consumerSeconds?.(candidate.tiling.splits) ?? 0)
+    if (!best || seconds < best.seconds * (1 - 1e-9)) best = { tiling: candidate.tiling, seconds }
+  }
+  if (!best) throw new Error("pickSelection needs at least one candidate")
+  const { shape, geometry, phase } = search
+  return { schedule: new SelectionSchedule({ shape, geometry, phase, tiling: best.tiling }), tiling: best.tiling, seconds: best.seconds, considered: candidates.length }
+}
+
+/** Lists the legal selection tilings of a search, each priced without the consumer of its output. Tilings that do not fit go to `rejected`. */
+export function priceSelectionCandidates(search: SelectionSearch, device: DeviceRates, rejected: Rejection[]): SelectionCandidate[] {
   const { shape, geometry, phase } = search
   const group = shape.heads / shape.kvHeads
-  let best: { tiling: SelectionTiling; seconds: number } | undefined
-  let considered = 0
+  const candidates: SelectionCandidate[] = []
   for (const kernel of search.kernels) {
     const mmaRows = generations[kernel].mmaRows
     const rows = Math.ceil(group / mmaRows) * mmaRows
@@ -72,16 +110,16 @@ export function planSelection(search: SelectionSearch, device: DeviceRates, reje
         }
         for (const splits of splitCounts(search, { ...base, ctasPerSm: fit.ctasPerSm }, device)) {
           const tiling = { ...base, ctasPerSm: fit.ctasPerSm, splits }
-          const schedule = new SelectionSchedule({ shape, geometry, phase: phase === "train" ? "prefill" : phase, tiling })
-          considered++
-          const seconds = priceSelectionForward(schedule, device).seconds + combineReadSeconds(schedule, device)
-          if (!best || seconds < best.seconds * (1 - 1e-9)) best = { tiling, seconds }
+          const schedule = new SelectionSchedule({ shape, geometry, phase, tiling })
+          const backward = phase === "train" ? priceSelectionBackward(schedule, device) : []
+          const seconds = priceSelectionForward(schedule, device).seconds + backward.reduce((sum, k) => sum + k.seconds, 0)
+          candidates.push({ tiling, seconds })
         }
       }
     }
   }
-  if (!best) throw new PlanError({ variant: "nsa", device: device.profileId, reason: "no selection-kernel tiling fits" })
-  return { schedule: new SelectionSchedule({ shape, geometry, phase, tiling: best.tiling }), tiling: best.tiling, considered }
+  if (candidates.length === 0) throw new PlanError({ variant: "nsa", device: device.profileId, reason: "no selection-kernel tiling fits" })
+  return candidates
 }
 
 function splitCounts(search: SelectionSearch, tiling: SelectionTiling, device: DeviceRates): ReadonlyArray<number> {
@@ -92,12 +130,6 @@ function splitCounts(search: SelectionSearch, tiling: SelectionTiling, device: D
   const counts = [1]
   for (let splits = 2; splits <= search.geometry.selectCount; splits *= 2) counts.push(splits)
   return counts
-}
-
-function combineReadSeconds(schedule: SelectionSchedule, device: DeviceRates): number {
-  if (schedule.tiling.splits <= 1) return 0
-  const rows = schedule.shape.batch * schedule.shape.heads * schedule.shape.seqLenQ
-  return (schedule.tiling.splits * rows * (schedule.shape.headDimV + 1) * 4) / device.hbmBytesPerSecond
 }
 
 /** K/V traffic of the selected blocks, in bytes: what the CTAs load (through L2) and what reaches HBM. */
