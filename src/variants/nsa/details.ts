@@ -44,6 +44,9 @@ export function nsaDetails(plan: NsaPlan, device: DeviceRates): Record<string, u
     branches: { compressed: keys.compressed, selected: keys.selected, window: keys.window },
     denseKeysPerQuery: s,
     sparsity: 1 - keys.total / s,
+    ...(keys.total > s
+      ? { sparsityNote: "negative: each branch has its own K/V and they cover the same positions, so at this length NSA attends more keys than dense attention" }
+      : {}),
     ...(phase === "decode"
       ? {}
       : { averageKeysPerQuery: overQueries.total / shape.seqLenQ, averageSparsity: 1 - overQueries.total / densePairs }),

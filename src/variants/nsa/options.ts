@@ -71,12 +71,19 @@ export function checkNsaOptions(options: NsaOptions, shape: AttentionShape): voi
   if (issues.length > 0) throw new InputError({ origin: "nsa options", issues })
 }
 
-export function geometryOf(options: NsaOptions): NsaGeometry {
+/**
+ * Builds the NSA geometry for sequences of `seqLenKV` keys. A selection count
+ * above the blocks that exist at the last key is clamped to them (never below
+ * the always-kept blocks), so per-position index buffers are not priced for
+ * blocks that cannot be picked.
+ */
+export function geometryOf(options: NsaOptions, seqLenKV = Number.POSITIVE_INFINITY): NsaGeometry {
+  const blocks = Math.ceil(seqLenKV / options.selectBlock)
   return {
     compressBlock: options.compressBlock,
     compressStride: options.compressStride,
     selectBlock: options.selectBlock,
-    selectCount: options.selectCount,
+    selectCount: Math.max(options.initialBlocks + options.localBlocks, Math.min(options.selectCount, blocks)),
     initialBlocks: options.initialBlocks,
     localBlocks: options.localBlocks,
     window: options.window

@@ -47,7 +47,7 @@ export interface NsaPlan {
 export function planNsa(request: OperationRequest<NsaOptions>, device: DeviceRates): NsaPlan {
   const { shape, phase, options } = request
   checkNsaOptions(options, shape)
-  const geometry = geometryOf(options)
+  const geometry = geometryOf(options, shape.seqLenKV)
   const generations = generationsFor(request.kernel, device)
   const rejected: Rejection[] = []
 
@@ -124,7 +124,7 @@ function planSelectionAndWindow(
   gateInputs: (selectionSplits: number, windowSplits: number) => BranchOutput[]
 ): { window: DensePlan; selection: SelectionPlan } {
   const { shape, phase, options } = request
-  const geometry = geometryOf(options)
+  const geometry = geometryOf(options, shape.seqLenKV)
   const windowShape: AttentionShape = { ...shape, window: options.window }
   const search = planDense({ shape: windowShape, phase, kernel: request.kernel, fusedCombine: true }, device)
 

@@ -175,3 +175,22 @@ describe("NSA options", () => {
     expect(estimate.branches).toEqual({ compressed: Math.floor((65536 - 64) / 32) + 1, selected: 1024, window: 1024 })
   })
 })
+
+describe("NSA selection count", () => {
+  it("clamps to the existing blocks", () => {
+    // At 4k tokens there are 64 selection blocks of 64 keys, so n = 1000 picks the same keys as n = 64.
+    const all = plan("h100-sxm", nsaShape(4096, "prefill"), "prefill", { selectCount: 64 }).estimate
+    const beyond = plan("h100-sxm", nsaShape(4096, "prefill"), "prefill", { selectCount: 1000 }).estimate
+
+    expect(beyond.keysPerQuery).toBe(all.keysPerQuery)
+    expect(beyond.bytes.hbm).toBe(all.bytes.hbm)
+    expect(beyond.seconds).toBe(all.seconds)
+  })
+
+  it("notes negative sparsity", () => {
+    const { estimate } = plan("h100-sxm", nsaShape(4096, "prefill"), "prefill", { selectCount: 64 })
+
+    expect(estimate.sparsity).toBeLessThan(0)
+    expect(estimate.sparsityNote).toContain("own K/V")
+  })
+})
