@@ -54,7 +54,7 @@ export interface ModelEstimate {
   readonly hbmCapacityBytes: number
   /** Whether memoryBytes fits in one GPU's HBM; model weights and activations are not counted. */
   readonly fitsInHbm: boolean
-  /** GPUs whose HBM together holds memoryBytes, at the least (weights not counted). */
+  /** Minimum GPUs whose HBM together fits memoryBytes (weights not counted). */
   readonly minimumGpusForCache: number
   readonly secondsByVariant: Readonly<Record<string, number>>
   readonly layers: ReadonlyArray<LayerRow>

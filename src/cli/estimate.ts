@@ -183,9 +183,9 @@ export async function runEstimate(args: EstimateArgs, runEffect: <A, E>(effect: 
 const operationFlags = ["variant", "heads", "kv-heads", "head-dim", "head-dim-v", "causal", "window", "execute", "workers"]
 
 function runModelEstimate(args: EstimateArgs): void {
-  const given = process.argv.slice(2).map((arg) => arg.replace(/^--(no-)?/, "").split("=")[0])
+  const flagNames = process.argv.slice(2).map((arg) => arg.replace(/^--(no-)?/, "").split("=")[0])
   const variantFlags = process.argv.slice(2).filter((arg) => /^--(nsa|moba|lightning|mla)-/.test(arg))
-  const conflicting = [...operationFlags.filter((flag) => given.includes(flag)).map((flag) => `--${flag}`), ...variantFlags.map((arg) => arg.split("=")[0]!)]
+  const conflicting = [...operationFlags.filter((flag) => flagNames.includes(flag)).map((flag) => `--${flag}`), ...variantFlags.map((arg) => arg.split("=")[0]!)]
   if (conflicting.length > 0) {
     const flag = conflicting[0]!.slice(2)
     throw inputError(flag, (args as unknown as Record<string, unknown>)[flag], `no ${conflicting.join(", ")} with --model: the model's layers set each layer's variant and shape (price one operation without --model)`)

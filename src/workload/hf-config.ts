@@ -119,10 +119,11 @@ function layerKinds(config: Record<string, unknown>, layers: number, issues: Fie
       return "full"
     })
   }
-  // Without layer_types, transformers' conventions: use_sliding_window false
-  // (Qwen2) turns the window off; a window applies from max_window_layers
-  // onwards (Qwen2), to all but every sliding_window_pattern-th layer
-  // (Gemma 3), to every other layer (Gemma 2) or to all layers (Mistral).
+  // Without layer_types, the transformers conventions apply. In Qwen2,
+  // use_sliding_window false turns the window off, and otherwise the window
+  // applies from max_window_layers onwards. Gemma 3 keeps every
+  // sliding_window_pattern-th layer full, Gemma 2 every other layer, and
+  // Mistral windows all layers.
   const window = config.sliding_window
   if (config.use_sliding_window === false || typeof window !== "number") return Array.from({ length: layers }, () => "full")
   const pattern = config.sliding_window_pattern

@@ -87,7 +87,7 @@ describe("attnsim estimate", () => {
     expect(estimate.layers).toHaveLength(61)
   })
 
-  it("repeated single-value flag is refused", () => {
+  it("repeated single-value flag is rejected", () => {
     const { status, stderr } = attnsim("estimate", "--hardware", "h100-sxm", "--hardware", "a100-sxm-80g", "--seq-len", "4k")
 
     expect(status).not.toBe(0)
@@ -95,7 +95,7 @@ describe("attnsim estimate", () => {
     expect(stderr).not.toMatch(/\n\s+at /)
   })
 
-  it("causal queries beyond keys are refused", () => {
+  it("causal queries beyond keys are rejected", () => {
     const { status, stderr } = attnsim("estimate", "--hardware", "h100-sxm", "--causal", "--seq-len", "4k", "--query-len", "8k")
 
     expect(status).not.toBe(0)
@@ -114,7 +114,7 @@ describe("attnsim estimate", () => {
     expect(text).toContain("WARNING")
   })
 
-  it("shape flag with --model is refused", () => {
+  it("shape flag with --model is rejected", () => {
     const { status, stderr } = attnsim("estimate", "--hardware", "h100-sxm", "--model", "nsa-27b", "--seq-len", "8k", "--heads", "8")
 
     expect(status).not.toBe(0)
