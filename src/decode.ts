@@ -22,11 +22,16 @@ export function decodeInput<A, I>(schema: Schema.Schema<A, I>, raw: unknown, ori
 /**
  * Merges the issues a union reports at one path into one: the literals it
  * accepts become "one of …", and "undefined" (an optional field) is dropped
- * when the field is present.
+ * when the field is present or one of its own fields is invalid.
  */
 export function mergeAlternatives(issues: ReadonlyArray<FieldIssue>): FieldIssue[] {
+  // An optional object with an invalid field also fails the "undefined" member; the field's issue says more.
+  const nested = (path: string): boolean => issues.some((other) => other.path.startsWith(`${path}.`))
   const byPath = new Map<string, FieldIssue[]>()
-  for (const issue of issues) byPath.set(issue.path, [...(byPath.get(issue.path) ?? []), issue])
+  for (const issue of issues) {
+    if (issue.expected === "undefined" && nested(issue.path)) continue
+    byPath.set(issue.path, [...(byPath.get(issue.path) ?? []), issue])
+  }
   return [...byPath.values()].map((group) => {
     const first = group[0]!
     const expectations = [...new Set(group.map((issue) => issue.expected))]

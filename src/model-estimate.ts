@@ -2,7 +2,7 @@ import { decodeVariantOptions, planOperation, type PlannedOperation } from "./es
 import type { HardwareProfile } from "./hardware/profile-schema.js"
 import type { KernelGeneration } from "./variants/dense/generations.js"
 import type { VariantId } from "./variants/variant.js"
-import { layerMemory } from "./workload/memory.js"
+import { layerMemory, sequenceBytes } from "./workload/memory.js"
 import type { LayerGroup, ModelSpec } from "./workload/model.js"
 import type { AttentionShape, Phase } from "./workload/shape.js"
 import type { Dtype } from "./hardware/profile-schema.js"
@@ -49,7 +49,7 @@ export interface ModelEstimate {
   readonly kvCacheBytesPerToken: number
   /** Constant state bytes per sequence, summed over the linear-attention layers. */
   readonly stateBytesPerSequence: number
-  /** kvCacheBytesPerToken × seqLen × batch + stateBytesPerSequence × batch. */
+  /** (kvCacheBytesPerToken × seqLen + stateBytesPerSequence) × batch, with window states counting only the keys a sequence fills. */
   readonly memoryBytes: number
   readonly hbmCapacityBytes: number
   /** Whether memoryBytes fits in one GPU's HBM; model weights and activations are not counted. */
@@ -112,7 +112,7 @@ export function estimateModel(request: ModelRequest, profile: HardwareProfile): 
   const secondsByVariant: Record<string, number> = {}
   for (const layer of layers) secondsByVariant[layer.variant] = (secondsByVariant[layer.variant] ?? 0) + layer.seconds
 
-  const memoryBytes = kvCacheBytesPerToken * seqLen * batch + stateBytesPerSequence * batch
+  const memoryBytes = layers.reduce((sum, layer) => sum + sequenceBytes(layer, seqLen), 0) * batch
   const hbmCapacityBytes = profile.memory.hbm.capacity.value
   return {
     model: model.id,

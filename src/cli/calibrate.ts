@@ -28,13 +28,13 @@ export async function runCalibrate(args: CalibrateArgs, runEffect: <A, E>(effect
   const workers = parseOptionalCount("workers", args.workers, "worker threads") ?? availableParallelism()
   const repeats = parseCount("repeats", args.repeats, "repeats of every measurement")
   const path = resolve(args.out)
+  checkOutputDirectory(dirname(path), "--out", [basename(path)])
   const previous = readPrevious(path)
-  checkOutputDirectory(dirname(path), "--out")
 
   const run = await runEffect(calibrate({ backend, repeats }).pipe(Effect.provide(tilePoolLayer({ workers, backend }))))
   const raw = hostProfileFile(run)
   // Decoding checks the written profile as every profile is checked when loaded.
-  const profile = decodeProfile(raw, path)
+  const profile = checkMeasuredProfile(raw, path)
   writeFilesAtomically(dirname(path), [{ name: basename(path), content: JSON.stringify(raw, null, 2) + "\n" }])
 
   const comparison = previous && previous.host?.fingerprint === run.fingerprint ? compareCalibrations(previous, profile) : undefined
@@ -99,4 +99,15 @@ function renderCalibration(run: CalibrationRun, path: string, comparison: Calibr
 function median(values: ReadonlyArray<number>): number {
   const sorted = [...values].sort((a, b) => a - b)
   return sorted[Math.floor(sorted.length / 2)]!
+}
+
+/** Decodes the measured profile; a failed check is a noisy measurement, not a bad input file. */
+function checkMeasuredProfile(raw: unknown, path: string): HardwareProfile {
+  try {
+    return decodeProfile(raw, path)
+  } catch (error) {
+    if (!(error instanceof Error)) throw error
+    const detail = error.message.split("\n").slice(1).join("\n")
+    throw new Error(`the measured host profile failed the profile checks, so nothing was written to ${path}; the machine was probably busy, so rerun with more --repeats:\n${detail}`)
+  }
 }

@@ -204,7 +204,8 @@ function runModelEstimate(args: EstimateArgs): void {
       seqLen,
       queryLen,
       batch: parseCount("batch", args.batch, "sequences per batch"),
-      dtype: parseChoice("dtype", args.dtype, ["bf16", "fp16", "fp8", "fp32"] as const),
+      // The model's own dtype (a config's torch_dtype) applies unless --dtype is given.
+      dtype: flagNames.includes("dtype") || model.dtype === undefined ? parseChoice("dtype", args.dtype, ["bf16", "fp16", "fp8", "fp32"] as const) : model.dtype,
       kernel: args.kernel === undefined ? undefined : parseChoice("kernel", args.kernel, ["fa2", "fa3"] as const)
     },
     profile
@@ -302,6 +303,8 @@ export const countOf = (count: number, singular: string, plural: string): string
 
 /** Parses the --set overrides; a bare --set with nothing after it is an error, not "no overrides". */
 function overridesFrom(args: EstimateArgs) {
-  if (args.set !== undefined && args.set.length === 0) throw inputError("set", "", 'path=value, for example memory.hbm.bandwidth="6 TB/s"')
+  const argv = process.argv.slice(2)
+  const bare = argv.some((arg, index) => arg === "--set" && (index + 1 >= argv.length || argv[index + 1]!.startsWith("--")))
+  if (bare || (args.set !== undefined && args.set.length === 0)) throw inputError("set", "", 'path=value, for example memory.hbm.bandwidth="6 TB/s"')
   return (args.set ?? []).map((text) => parseOverride(text))
 }

@@ -27,7 +27,7 @@ export async function runScenarioCommand(args: RunArgs, runEffect: <A, E>(effect
     ...(backend !== undefined ? { backend } : {})
   }
   const dir = resolve(args.out, loaded.name)
-  checkOutputDirectory(dir, "--out")
+  checkOutputDirectory(dir, "--out", ["report.json", "report.md"])
   const report = await runEffect(runScenario({ ...loaded, scenario: { ...loaded.scenario, execution } }))
 
   const written = writeFilesAtomically(dir, [
@@ -41,7 +41,8 @@ export async function runScenarioCommand(args: RunArgs, runEffect: <A, E>(effect
         `max abs error ${summary.maxAbsError.toExponential(2)}, counts ${summary.countsMatch ? "match" : "DO NOT match"}\n`
     )
   } else {
-    process.stdout.write(`${countOf(report.rows.length, "row", "rows")} priced (execution disabled)\n`)
+    const modelRows = report.modelRows.length > 0 ? ` and ${countOf(report.modelRows.length, "model row", "model rows")}` : ""
+    process.stdout.write(`${countOf(report.rows.length, "row", "rows")}${modelRows} priced (${report.rows.length > 0 ? "execution disabled" : "nothing to execute"})\n`)
   }
   for (const path of written) process.stdout.write(`wrote ${join(args.out, loaded.name, path.split("/").pop()!)}\n`)
 }

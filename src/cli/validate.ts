@@ -31,7 +31,7 @@ export async function runValidate(args: ValidateArgs, runEffect: <A, E>(effect: 
   const command = `attnsim ${process.argv.slice(2).join(" ")}`
   const request = args.published ? undefined : hostRequest(args)
   const dir = resolve(defaultReportDir(args.published ? "published" : "host", args.out))
-  checkOutputDirectory(dir, "--out")
+  checkOutputDirectory(dir, "--out", ["report.json", "report.md"])
   const document = request === undefined ? validatePublished(command) : await runEffect(validateHost(request, command))
   const written = writeValidationReport(dir, document)
   if (args.json) {

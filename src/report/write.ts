@@ -10,26 +10,34 @@ import { InputError } from "../errors.js"
 export function writeFilesAtomically(dir: string, files: ReadonlyArray<{ readonly name: string; readonly content: string }>): ReadonlyArray<string> {
   makeDirectories(dir)
   const staged = files.map((file) => ({ temporary: join(dir, `.${file.name}.${process.pid}.tmp`), final: join(dir, file.name), content: file.content }))
+  // A folder in a file's place would fail the rename after the first file had replaced its old version.
+  const blocked = staged.find((file) => exists(file.final) && statSync(file.final).isDirectory())
+  if (blocked) throw new Error(`cannot write ${blocked.final}: a folder has that name`)
   try {
     for (const file of staged) writeFileSync(file.temporary, file.content)
+    for (const file of staged) renameSync(file.temporary, file.final)
   } catch (error) {
     for (const file of staged) rmSync(file.temporary, { force: true })
     throw error
   }
-  for (const file of staged) renameSync(file.temporary, file.final)
   return staged.map((file) => file.final)
 }
 
 /**
  * Checks, before a long run, that files can be written into `dir`: creates
  * the missing folders and a probe file, then removes both again, so a bad
- * output path fails in seconds and leaves nothing behind. `flag` names the
+ * output path fails in seconds and leaves nothing behind. `names` are the
+ * files to be written there, none of which may be a folder. `flag` names the
  * option the path came from, for the error.
  */
-export function checkOutputDirectory(dir: string, flag: string): void {
+export function checkOutputDirectory(dir: string, flag: string, names: ReadonlyArray<string> = []): void {
   let created: string[] = []
   try {
     created = makeDirectories(dir)
+    for (const name of names) {
+      const path = join(dir, name)
+      if (exists(path) && statSync(path).isDirectory()) throw new Error(`${path} is a folder, not a file`)
+    }
     const probe = join(dir, `.attnsim-probe.${process.pid}.tmp`)
     writeFileSync(probe, "")
     rmSync(probe)

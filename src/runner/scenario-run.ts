@@ -1,4 +1,5 @@
 import { Data, Effect } from "effect"
+import { dirname, resolve } from "node:path"
 import { planOperation, withMeasurements, type Estimate, type PlannedOperation } from "../estimate.js"
 import { tilePoolLayer, type PoolStartError, type TileExecutionError, type TilePool } from "../exec/pool.js"
 import { loadProfile } from "../hardware/load.js"
@@ -7,7 +8,7 @@ import type { HardwareProfile } from "../hardware/profile-schema.js"
 import { executeUnits, type ExecutionCheck } from "../validate/execute.js"
 import type { LoadedScenario } from "../workload/scenario.js"
 import type { ModelCase, Scenario, ScenarioCase } from "../workload/scenario-schema.js"
-import { InputError } from "../errors.js"
+import { InputError, NotFoundError } from "../errors.js"
 import { estimateModel, type ModelEstimate } from "../model-estimate.js"
 import { loadModel } from "../workload/model.js"
 import type { AttentionShape } from "../workload/shape.js"
@@ -78,9 +79,9 @@ export function caseShape(scenario: Scenario, sweep: ScenarioCase, seqLen: numbe
  */
 export function runScenario(loaded: LoadedScenario): Effect.Effect<ScenarioReport, TileExecutionError | PoolStartError> {
   const { scenario } = loaded
-  const overrides = scenario.set.map((text) => parseOverride(text, `${loaded.path} field set:`))
+  const overrides = scenario.set.map((text) => parseOverride(text, `${loaded.path} (set)`))
   const hardwareIds = [...new Set([...scenario.hardware, ...scenario.cases.flatMap((sweep) => ("hardware" in sweep && sweep.hardware ? sweep.hardware : []))])]
-  const profiles = hardwareIds.map((id) => loadProfile(id, overrides))
+  const profiles = hardwareIds.map((id) => namingOrigin(`${loaded.path} field hardware`, () => loadProfile(id, overrides)))
   const variantCases = scenario.cases.filter((sweep): sweep is ScenarioCase => "variant" in sweep)
   const modelCases = scenario.cases.filter((sweep): sweep is ModelCase => !("variant" in sweep))
   const planned = profiles.flatMap((profile) =>
@@ -96,10 +97,12 @@ export function runScenario(loaded: LoadedScenario): Effect.Effect<ScenarioRepor
   )
   const modelRows = profiles.flatMap((profile) =>
     modelCases.flatMap((sweep) => {
-      const model = loadModel(sweep.model)
+      const index = scenario.cases.indexOf(sweep)
+      const reference = sweep.model.endsWith(".json") || sweep.model.includes("/") ? resolve(dirname(loaded.path), sweep.model) : sweep.model
+      const model = namingOrigin(`${loaded.path} field cases.${index}.model`, () => loadModel(reference))
       return sweep.seqLens.map((seqLen): ModelRow => {
         const batch = sweep.batch ?? scenario.batch
-        const estimate = inCase(loaded.path, scenario.cases.indexOf(sweep), `${model.id} ${sweep.phase} at ${seqLen} tokens on ${profile.id}`, () =>
+        const estimate = inCase(loaded.path, index, `${model.id} ${sweep.phase} at ${seqLen} tokens on ${profile.id}`, () =>
           estimateModel({ model, phase: sweep.phase, seqLen, queryLen: sweep.queryLen, batch, dtype: scenario.dtype, kernel: sweep.kernel }, profile)
         )
         return { hardware: profile.id, model: model.id, phase: sweep.phase, seqLen, batch, estimate }
@@ -129,6 +132,16 @@ export class ScenarioCaseError extends Data.TaggedError("ScenarioCaseError")<{
 }> {
   override get message(): string {
     return `${this.path}: cases.${this.caseIndex} (${this.row}): ${this.cause.message}`
+  }
+}
+
+/** Runs `load`, adding `origin` (the scenario file and field) to a not-found error. */
+function namingOrigin<A>(origin: string, load: () => A): A {
+  try {
+    return load()
+  } catch (error) {
+    if (error instanceof NotFoundError && error.origin === undefined) throw new NotFoundError({ ...error, origin })
+    throw error
   }
 }
 

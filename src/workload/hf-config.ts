@@ -119,13 +119,14 @@ function layerKinds(config: Record<string, unknown>, layers: number, issues: Fie
       return "full"
     })
   }
-  // Without layer_types, the transformers conventions apply. In Qwen2,
-  // use_sliding_window false turns the window off, and otherwise the window
-  // applies from max_window_layers onwards. Gemma 3 keeps every
+  // Without layer_types, the transformers conventions apply. Qwen2 (the
+  // configs with max_window_layers) uses a window only when use_sliding_window
+  // is true, and then from max_window_layers onwards. Gemma 3 keeps every
   // sliding_window_pattern-th layer full, Gemma 2 every other layer, and
   // Mistral windows all layers.
   const window = config.sliding_window
-  if (config.use_sliding_window === false || typeof window !== "number") return Array.from({ length: layers }, () => "full")
+  const qwen2Off = typeof config.max_window_layers === "number" && config.use_sliding_window !== true
+  if (config.use_sliding_window === false || qwen2Off || typeof window !== "number") return Array.from({ length: layers }, () => "full")
   const pattern = config.sliding_window_pattern
   const from = config.max_window_layers
   return Array.from({ length: layers }, (_, index): LayerKind => {

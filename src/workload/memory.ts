@@ -11,6 +11,14 @@ export interface LayerMemory {
   readonly kvCacheBytesPerToken: number
   /** Bytes held per sequence regardless of its length (linear-attention state). */
   readonly stateBytesPerSequence: number
+  /** For a sliding-window state, the keys it holds when full; a shorter sequence holds fewer. */
+  readonly windowTokens?: number
+}
+
+/** Bytes one sequence of `seqLen` tokens keeps in a layer: a window state counts only the keys it holds. */
+export function sequenceBytes(memory: LayerMemory, seqLen: number): number {
+  const state = memory.windowTokens === undefined ? memory.stateBytesPerSequence : (memory.stateBytesPerSequence * Math.min(seqLen, memory.windowTokens)) / memory.windowTokens
+  return memory.kvCacheBytesPerToken * seqLen + state
 }
 
 export interface LayerShape {
@@ -37,16 +45,14 @@ export function layerMemory(variant: VariantId, shape: LayerShape, options: Read
   const kv = shape.kvHeads * (shape.headDim + shape.headDimV) * s
   switch (variant) {
     case "dense":
-      // NOTE: a window layer is counted at its full window even for sequences
-      // shorter than the window, which then hold fewer keys.
-      if (typeof options.window === "number") return { kvCacheBytesPerToken: 0, stateBytesPerSequence: options.window * kv }
+      if (typeof options.window === "number") return { kvCacheBytesPerToken: 0, stateBytesPerSequence: options.window * kv, windowTokens: options.window }
       return { kvCacheBytesPerToken: kv, stateBytesPerSequence: 0 }
     case "moba":
       return { kvCacheBytesPerToken: kv, stateBytesPerSequence: 0 }
     case "nsa": {
       const stride = Number(options.compressStride ?? 16)
       const window = Number(options.window ?? 512)
-      return { kvCacheBytesPerToken: kv + kv / stride, stateBytesPerSequence: window * kv }
+      return { kvCacheBytesPerToken: kv + kv / stride, stateBytesPerSequence: window * kv, windowTokens: window }
     }
     case "mla": {
       const latent = Number(options.kvLoraRank ?? 512) + Number(options.ropeDim ?? 64)

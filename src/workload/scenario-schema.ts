@@ -14,6 +14,9 @@ export const ModelShape = Schema.Struct({
   headDimV: Schema.optional(PositiveInt)
 })
 
+/** Scenario names: each is a folder under the report directory. */
+export const scenarioNamePattern = /^[a-z0-9][a-z0-9._-]*$/
+
 /** One sweep: a variant and phase over a list of sequence lengths. */
 export const ScenarioCase = Schema.Struct({
   variant: Schema.Literal("dense", "nsa", "moba", "lightning", "mla"),
@@ -36,7 +39,7 @@ export type ScenarioCase = typeof ScenarioCase.Type
 
 /** A whole model's layer stack over a list of sequence lengths: time per layer kind and memory. */
 export const ModelCase = Schema.Struct({
-  /** A model id (models/), an attnsim model file or a Hugging Face config.json. */
+  /** A model id (models/), an attnsim model file or a Hugging Face config.json; a relative path is read from the scenario's folder. */
   model: Schema.String,
   phase: PhaseSchema,
   seqLens: Schema.NonEmptyArray(PositiveInt),
@@ -60,7 +63,7 @@ export type ExecutionSettings = typeof ExecutionSettings.Type
 
 export const ScenarioSchema = Schema.Struct({
   /** Report folder name; defaults to the file's base name. */
-  name: Schema.optional(Schema.String.pipe(Schema.pattern(/^[a-z0-9][a-z0-9._-]*$/))).annotations({
+  name: Schema.optional(Schema.String.pipe(Schema.pattern(scenarioNamePattern))).annotations({
     description: "lowercase letters, digits, '.', '_' and '-'"
   }),
   description: Schema.optional(Schema.String),

@@ -5,7 +5,7 @@ import { pathToFileURL } from "node:url"
 import { decodeInput } from "../decode.js"
 import { InputError, type FieldIssue } from "../errors.js"
 import { readJsonFile } from "../hardware/load.js"
-import { ModelCase, ScenarioCase, ScenarioSchema, type Scenario, type ScenarioInput } from "./scenario-schema.js"
+import { ModelCase, ScenarioCase, scenarioNamePattern, ScenarioSchema, type Scenario, type ScenarioInput } from "./scenario-schema.js"
 import { causalQueryLimit } from "./shape.js"
 
 export { ScenarioSchema, type Scenario, type ScenarioInput } from "./scenario-schema.js"
@@ -34,7 +34,12 @@ export async function loadScenario(reference: string): Promise<LoadedScenario> {
   }
   const scenario = decoded.right
   checkScenario(scenario, path)
-  return { path, name: scenario.name ?? basename(path, extname(path)), scenario }
+  const name = scenario.name ?? basename(path, extname(path))
+  // The name is a folder under --out, so a name derived from the file name is checked like a written one.
+  if (!(scenario.name ? scenarioNamePattern : /^[A-Za-z0-9][A-Za-z0-9._-]*$/).test(name)) {
+    throw new InputError({ origin: path, issues: [{ path: "name", value: name, expected: "a name of letters, digits, '.', '_' and '-' that starts with a letter or digit (the file name is used when name is missing)" }] })
+  }
+  return { path, name, scenario }
 }
 
 /**
@@ -95,7 +100,12 @@ async function readScenarioSource(path: string): Promise<unknown> {
 
 function checkScenario(scenario: Scenario, path: string): void {
   const issues = scenario.cases.flatMap((sweep, index): FieldIssue[] => {
-    if (!("variant" in sweep)) return []
+    if (!("variant" in sweep)) {
+      // Model stacks are priced causal.
+      const shortest = Math.min(...sweep.seqLens)
+      if (sweep.queryLen !== undefined && sweep.queryLen > shortest) return [{ path: `cases.${index}.queryLen`, value: sweep.queryLen, expected: causalQueryLimit(shortest) }]
+      return []
+    }
     const model = sweep.model ?? scenario.model
     if (!model) return [{ path: `cases.${index}.model`, value: undefined, expected: "the layer shape (name, heads, kvHeads, headDim) this case prices, here or at the top level" }]
     const shortest = Math.min(...sweep.seqLens)

@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process"
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
@@ -122,6 +122,24 @@ describe("attnsim estimate", () => {
     expect(stderr).toContain("--model")
   })
 
+  it("model dtype applies unless given", () => {
+    const path = join(dir, "fp16-config.json")
+    writeFileSync(path, JSON.stringify({ model_type: "llama", num_hidden_layers: 2, num_attention_heads: 8, hidden_size: 512, torch_dtype: "float16" }))
+
+    const own = JSON.parse(attnsim("estimate", "--hardware", "h100-sxm", "--model", path, "--seq-len", "1k", "--json").stdout)
+    const given = JSON.parse(attnsim("estimate", "--hardware", "h100-sxm", "--model", path, "--seq-len", "1k", "--dtype", "bf16", "--json").stdout)
+
+    expect(own.dtype).toBe("fp16")
+    expect(given.dtype).toBe("bf16")
+  })
+
+  it("bare --set after a value is rejected", () => {
+    const { status, stderr } = attnsim("estimate", "--hardware", "h100-sxm", "--seq-len", "1k", "--set", "memory.hbm.bandwidth=4 TB/s", "--set")
+
+    expect(status).not.toBe(0)
+    expect(stderr).toContain("--set")
+  })
+
   it("help states units", () => {
     const { stdout } = attnsim("estimate", "--help")
 
@@ -184,6 +202,41 @@ describe("attnsim run", () => {
     expect(stderr).toContain("--out")
     expect(stderr).not.toContain("run small started")
     expect(stderr).not.toMatch(/\n\s+at /)
+  })
+
+  it("model case queryLen is checked", () => {
+    const path = join(dir, "model-query.json")
+    writeFileSync(path, JSON.stringify({ hardware: ["h100-sxm"], dtype: "bf16", batch: 1, cases: [{ model: "deepseek-v3", phase: "prefill", seqLens: [1024], queryLen: 4096 }] }))
+
+    const { status, stderr } = attnsim("run", path, "--out", join(dir, "reports"))
+
+    expect(status).not.toBe(0)
+    expect(stderr).toContain("cases.0.queryLen")
+  })
+
+  it("name from file name is checked", () => {
+    const folder = join(dir, "dots")
+    mkdirSync(folder, { recursive: true })
+    const path = join(folder, "...json")
+    writeFileSync(path, JSON.stringify({ hardware: ["h100-sxm"], dtype: "bf16", batch: 1, cases: [{ model: "deepseek-v3", phase: "decode", seqLens: [1024] }] }))
+
+    const { status, stderr } = attnsim("run", path, "--out", join(folder, "reports"))
+
+    expect(status).not.toBe(0)
+    expect(stderr).toContain('name: got ".."')
+    expect(existsSync(join(dir, "report.json"))).toBe(false)
+  })
+
+  it("folder in place of a report is rejected", () => {
+    const path = join(dir, "blocked.json")
+    writeFileSync(path, JSON.stringify({ hardware: ["h100-sxm"], dtype: "bf16", batch: 1, cases: [{ model: "deepseek-v3", phase: "decode", seqLens: [1024] }] }))
+    mkdirSync(join(dir, "blocked-out", "blocked", "report.md"), { recursive: true })
+
+    const { status, stderr } = attnsim("run", path, "--out", join(dir, "blocked-out"))
+
+    expect(status).not.toBe(0)
+    expect(stderr).toContain("report.md is a folder")
+    expect(existsSync(join(dir, "blocked-out", "blocked", "report.json"))).toBe(false)
   })
 
   it("analytical scenario writes both reports", () => {

@@ -154,6 +154,21 @@ describe("Hugging Face config", () => {
     ])
   })
 
+  it("qwen2 window off by default", () => {
+    const config = { ...llama, model_type: "qwen2", sliding_window: 4096, max_window_layers: 21 }
+    const model = loadModel(writeJson("qwen2-default.json", config))
+
+    expect(model.layers).toEqual([expect.objectContaining({ count: 32, variant: "dense" })])
+  })
+
+  it("short sequence fills part of window", () => {
+    const model = loadModel(writeJson("mistral-short.json", { ...llama, model_type: "mistral", sliding_window: 4096 }))
+    const estimate = estimateModel({ model, phase: "decode", seqLen: 1024, batch: 2, dtype: "bf16" }, loadProfile("h100-sxm"))
+
+    expect(estimate.stateBytesPerSequence).toBe(32 * 4096 * 4096)
+    expect(estimate.memoryBytes).toBe(2 * 32 * 1024 * 4096)
+  })
+
   it("disabled window gives full layers", () => {
     const model = loadModel(writeJson("qwen2-off.json", { ...llama, use_sliding_window: false, sliding_window: 4096 }))
 
