@@ -23,6 +23,11 @@ export class InputError extends Data.TaggedError("InputError")<{
   }
 }
 
+/** Keeps the first issue of each field path. */
+export function dedupeByPath<T extends { readonly path: string }>(issues: ReadonlyArray<T>): T[] {
+  return issues.filter((issue, index) => issues.findIndex((other) => other.path === issue.path) === index)
+}
+
 /** A lookup by id found nothing. */
 export class NotFoundError extends Data.TaggedError("NotFoundError")<{
   readonly kind: string

@@ -1,4 +1,4 @@
-import { mkdirSync, renameSync, rmdirSync, rmSync, statSync, writeFileSync } from "node:fs"
+import { existsSync, mkdirSync, renameSync, rmdirSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { dirname, join, resolve } from "node:path"
 import { InputError } from "../errors.js"
 
@@ -11,7 +11,7 @@ export function writeFilesAtomically(dir: string, files: ReadonlyArray<{ readonl
   makeDirectories(dir)
   const staged = files.map((file) => ({ temporary: join(dir, `.${file.name}.${process.pid}.tmp`), final: join(dir, file.name), content: file.content }))
   // A folder in a file's place would fail the rename after the first file had replaced its old version.
-  const blocked = staged.find((file) => exists(file.final) && statSync(file.final).isDirectory())
+  const blocked = staged.find((file) => existsSync(file.final) && statSync(file.final).isDirectory())
   if (blocked) throw new Error(`cannot write ${blocked.final}: a folder has that name`)
   try {
     for (const file of staged) writeFileSync(file.temporary, file.content)
@@ -36,7 +36,7 @@ export function checkOutputDirectory(dir: string, flag: string, names: ReadonlyA
     created = makeDirectories(dir)
     for (const name of names) {
       const path = join(dir, name)
-      if (exists(path) && statSync(path).isDirectory()) throw new Error(`${path} is a folder, not a file`)
+      if (existsSync(path) && statSync(path).isDirectory()) throw new Error(`${path} is a folder, not a file`)
     }
     const probe = join(dir, `.attnsim-probe.${process.pid}.tmp`)
     writeFileSync(probe, "")
@@ -56,7 +56,7 @@ export function checkOutputDirectory(dir: string, flag: string, names: ReadonlyA
 function makeDirectories(dir: string): string[] {
   const missing: string[] = []
   let folder = resolve(dir)
-  while (!exists(folder)) {
+  while (!existsSync(folder)) {
     missing.unshift(folder)
     const parent = dirname(folder)
     if (parent === folder) break
@@ -74,13 +74,4 @@ function makeDirectories(dir: string): string[] {
   }
   if (!statSync(resolve(dir)).isDirectory()) throw new Error(`${dir} is not a folder`)
   return created
-}
-
-function exists(path: string): boolean {
-  try {
-    statSync(path)
-    return true
-  } catch {
-    return false
-  }
 }

@@ -1,4 +1,4 @@
-import { InputError, type FieldIssue } from "../errors.js"
+import { dedupeByPath, InputError, type FieldIssue } from "../errors.js"
 import type { Dtype } from "../hardware/profile-schema.js"
 import type { LayerGroup, ModelSpec } from "./model-schema.js"
 
@@ -70,8 +70,7 @@ export function fromHuggingFaceConfig(config: Record<string, unknown>, origin: s
     else groups.push({ ...layer, count: 1 })
   }
   // Each layer kind reads the MLA keys again, so a missing key is listed once per kind.
-  const distinct = issues.filter((issue, index) => issues.findIndex((other) => other.path === issue.path) === index)
-  if (distinct.length > 0) throw new InputError({ origin, issues: distinct })
+  if (issues.length > 0) throw new InputError({ origin, issues: dedupeByPath(issues) })
 
   const modelType = typeof config.model_type === "string" ? config.model_type : "model"
   return {

@@ -3,7 +3,7 @@ import { existsSync } from "node:fs"
 import { basename, extname, resolve } from "node:path"
 import { pathToFileURL } from "node:url"
 import { decodeInput } from "../decode.js"
-import { InputError, type FieldIssue } from "../errors.js"
+import { dedupeByPath, InputError, type FieldIssue } from "../errors.js"
 import { readJsonFile } from "../hardware/load.js"
 import { ModelCase, ScenarioCase, scenarioNamePattern, ScenarioSchema, type Scenario, type ScenarioInput } from "./scenario-schema.js"
 import { causalQueryLimit } from "./shape.js"
@@ -118,9 +118,5 @@ function checkScenario(scenario: Scenario, path: string): void {
     }
     return []
   })
-  if (issues.length > 0) throw new InputError({ origin: path, issues: dedupe(issues) })
-}
-
-function dedupe<T extends { path: string }>(issues: ReadonlyArray<T>): T[] {
-  return issues.filter((issue, index) => issues.findIndex((other) => other.path === issue.path) === index)
+  if (issues.length > 0) throw new InputError({ origin: path, issues: dedupeByPath(issues) })
 }

@@ -59,7 +59,7 @@ export function planNsa(request: OperationRequest<NsaOptions>, device: DeviceRat
     { splits: selectionSplits },
     { splits: windowSplits }
   ]
-  const { window, selection } = planSelectionAndWindow(request, generations, device, rejected, gateInputs)
+  const { window, selection } = planSelectionAndWindow(request, geometry, generations, device, rejected, gateInputs)
   const scores = compressed?.scores
 
   const windowKernels = window.cost.kernels
@@ -118,13 +118,13 @@ export function planNsa(request: OperationRequest<NsaOptions>, device: DeviceRat
  */
 function planSelectionAndWindow(
   request: OperationRequest<NsaOptions>,
+  geometry: NsaGeometry,
   generations: ReadonlyArray<KernelGeneration>,
   device: DeviceRates,
   rejected: Rejection[],
   gateInputs: (selectionSplits: number, windowSplits: number) => BranchOutput[]
 ): { window: DensePlan; selection: SelectionPlan } {
   const { shape, phase, options } = request
-  const geometry = geometryOf(options, shape.seqLenKV)
   const windowShape: AttentionShape = { ...shape, window: options.window }
   const search = planDense({ shape: windowShape, phase, kernel: request.kernel, fusedCombine: true }, device)
 
