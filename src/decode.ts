@@ -25,7 +25,7 @@ export function decodeInput<A, I>(schema: Schema.Schema<A, I>, raw: unknown, ori
  * when the field is present or one of its own fields is invalid.
  */
 export function mergeAlternatives(issues: ReadonlyArray<FieldIssue>): FieldIssue[] {
-  // An optional object with an invalid field also fails the "undefined" member; the field's issue says more.
+  // An optional object with an invalid field also fails the "undefined" member, and the field's own issue is the useful one.
   const nested = (path: string): boolean => issues.some((other) => other.path.startsWith(`${path}.`))
   const byPath = new Map<string, FieldIssue[]>()
   for (const issue of issues) {

@@ -29,7 +29,11 @@ function reportError(error: unknown): never {
   process.exit(1)
 }
 
-/** Options that take several values, per command; every other option takes one. */
+/**
+ * Options that take several values, per command; every other option takes
+ * one. Keep in step with the `array: true` options declared below, because
+ * yargs's typed API does not expose them to middleware.
+ */
 const listOptions: Readonly<Record<string, ReadonlyArray<string>>> = {
   estimate: ["set"],
   profiles: ["files"],

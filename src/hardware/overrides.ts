@@ -5,7 +5,7 @@ export interface Override {
   readonly path: ReadonlyArray<string>
   readonly value: unknown
   readonly text: string
-  /** Where the override was written: "--set", or the file and field that hold it. */
+  /** Source of the override: "--set", or the scenario file and field that contain it. */
   readonly origin: string
 }
 

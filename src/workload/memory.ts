@@ -11,7 +11,7 @@ export interface LayerMemory {
   readonly kvCacheBytesPerToken: number
   /** Bytes held per sequence regardless of its length (linear-attention state). */
   readonly stateBytesPerSequence: number
-  /** For a sliding-window state, the keys it holds when full; a shorter sequence holds fewer. */
+  /** Capacity of a sliding-window state in keys. A shorter sequence fills only part of it. */
   readonly windowTokens?: number
 }
 

@@ -122,15 +122,15 @@ describe("attnsim estimate", () => {
     expect(stderr).toContain("--model")
   })
 
-  it("model dtype applies unless given", () => {
+  it("model dtype yields to --dtype", () => {
     const path = join(dir, "fp16-config.json")
     writeFileSync(path, JSON.stringify({ model_type: "llama", num_hidden_layers: 2, num_attention_heads: 8, hidden_size: 512, torch_dtype: "float16" }))
 
     const own = JSON.parse(attnsim("estimate", "--hardware", "h100-sxm", "--model", path, "--seq-len", "1k", "--json").stdout)
-    const given = JSON.parse(attnsim("estimate", "--hardware", "h100-sxm", "--model", path, "--seq-len", "1k", "--dtype", "bf16", "--json").stdout)
+    const explicit = JSON.parse(attnsim("estimate", "--hardware", "h100-sxm", "--model", path, "--seq-len", "1k", "--dtype", "bf16", "--json").stdout)
 
     expect(own.dtype).toBe("fp16")
-    expect(given.dtype).toBe("bf16")
+    expect(explicit.dtype).toBe("bf16")
   })
 
   it("bare --set after a value is rejected", () => {

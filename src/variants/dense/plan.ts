@@ -129,10 +129,10 @@ function baseTiling(request: DenseRequest, kernel: KernelGeneration, candidate: 
 
 /**
  * Relative time within which a tiling counts as equally fast as the fastest
- * one; among those, the one that keeps the memory levels least busy (HBM + L2
- * + shared-memory time) wins. It is 0, so planners keep the fastest tiling: a
- * tolerance would let a faster device pick a lighter but slower tiling, and
- * raising a rate must never make an estimate slower.
+ * one. Among those, the one that keeps the memory levels least busy (HBM + L2
+ * + shared-memory time) wins. The tolerance is 0, so planners keep the fastest
+ * tiling. A larger one would let a faster device pick a lighter but slower
+ * tiling, and raising a rate must never make an estimate slower.
  */
 export const tieTolerance = 0
 
